@@ -1,0 +1,1 @@
+//! Operation histories, anomaly detectors and the linearizability checker.

@@ -1,0 +1,1 @@
+//! Reports: tables, CSV/JSON, charts and HTML. Reads results, never a live simulation.
