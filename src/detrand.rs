@@ -67,3 +67,34 @@ mod tests {
         assert_ne!(hash_str("a"), hash_str("b"));
     }
 }
+
+/// A `Hasher` with a fixed, process-independent function, for hash maps keyed by
+/// integers on hot paths. Lookups only: never let a map's iteration order reach
+/// results (use `BTreeMap` or a `Vec` where order matters).
+#[derive(Default, Clone, Copy)]
+pub struct MixHasher(u64);
+
+impl std::hash::Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        mix64(self.0)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = mix64(self.0 ^ n);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// `BuildHasher` for [`MixHasher`].
+pub type BuildMix = std::hash::BuildHasherDefault<MixHasher>;
+/// A lookup-only hash map with a fixed hasher.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, BuildMix>;

@@ -6,6 +6,7 @@
 //! [`engine::Sim`], the engine runs it on virtual time, [`metrics`] records
 //! what happened and [`report`] turns results into tables, files and charts.
 
+pub mod components;
 pub mod consistency;
 pub mod detrand;
 pub mod report;

@@ -1,0 +1,1 @@
+//! Cache component and its eviction structures.

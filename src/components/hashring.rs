@@ -1,0 +1,1 @@
+//! Consistent hashing (virtual nodes, bounded loads) and modulo placement.

@@ -1,0 +1,1 @@
+//! Load-balancer component, balancing policies and health checking.

@@ -1,0 +1,6 @@
+//! Domain components: clients, servers, network, load balancers, caches, stores.
+//! Components do no IO and read no clock; every effect goes through the engine context.
+
+pub mod cache;
+pub mod hashring;
+pub mod load_balancer;
