@@ -9,4 +9,5 @@
 pub mod components;
 pub mod consistency;
 pub mod detrand;
+pub mod engine;
 pub mod report;
