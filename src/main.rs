@@ -1,1 +1,96 @@
-fn main() {}
+//! The `capsim` command: parse arguments, call into the library, map failures to
+//! exit codes (0 ok, 2 bad input, 1 anything else). The only place that exits.
+
+use capsim::cli::{self, CliError, RunOpts};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "capsim", version, about = "A deterministic discrete-event simulator of distributed systems.", long_about = None,
+    after_help = "Examples:\n  capsim run scenarios/mm1.ron\n  capsim run scenarios/cap-partition.ron --seeds 8 --jobs 2\n  capsim check scenarios/three-tier.ron\n  capsim report output/cap-partition\n  capsim run scenarios/lb-algorithms.ron --shard 0/4 --out shard0 && capsim merge shard0 shard1 shard2 shard3 --out output/lb-algorithms\n  capsim history check etcd.log")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario (all variants × sweep points × seeds) and write results, charts and a report.
+    #[command(after_help = "Examples:\n  capsim run scenarios/mm1.ron\n  capsim run scenarios/mm1.ron --seed 7 --seeds 8 --jobs 2 --out /tmp/mm1\n  capsim run scenarios/cap-partition.ron --variant cp-raft --seed 3 --seeds 1")]
+    Run {
+        /// Scenario file (RON).
+        file: PathBuf,
+        /// Master seed of the first run (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Seeds per variant: seed, seed+1, … (default: the scenario's `seeds`).
+        #[arg(long)]
+        seeds: Option<u32>,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Result folder (default: output/<scenario name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only this variant (repeatable); a sweep point is `name/pK`.
+        #[arg(long)]
+        variant: Vec<String>,
+        /// Run only shard I of N (0-based) and write raw results for `capsim merge`.
+        #[arg(long, value_parser = cli::parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate a scenario and print back-of-the-envelope queueing estimates.
+    Check {
+        file: PathBuf,
+    },
+    /// Regenerate summary, charts and report from a result folder.
+    Report {
+        dir: PathBuf,
+    },
+    /// Combine shard folders into one result (same summary as a single run).
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Result folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Run { file, seed, seeds, jobs, out, variant, shard, quiet } => {
+            if jobs == Some(0) {
+                Err(CliError::Input("error: --jobs must be at least 1".into()))
+            } else if seeds == Some(0) {
+                Err(CliError::Input("error: --seeds must be at least 1".into()))
+            } else {
+                let opts = RunOpts { seed, seeds, jobs, out, variants: variant, shard, quiet, progress: std::io::stderr().is_terminal() && !quiet };
+                cli::run(&file, &opts)
+            }
+        }
+        Cmd::Check { file } => cli::check(&file),
+        Cmd::Report { dir } => cli::report(&dir),
+        Cmd::Merge { dirs, out } => cli::merge(&dirs, &out),
+    };
+    match res {
+        Ok(s) => {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(CliError::Input(e)) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

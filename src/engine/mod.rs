@@ -104,7 +104,7 @@ impl<M, W: World<M>> Ctx<'_, M, W> {
 }
 
 /// Why a run stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunEnd {
     /// Reached the scenario's duration.

@@ -1,0 +1,324 @@
+//! The per-run recorder components report into (through the world).
+
+use crate::engine::SimTime;
+use crate::scenario::validated::WarmupV;
+use hdrhistogram::Histogram;
+
+/// How a client request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Error,
+    Rejected,
+    Timeout,
+}
+
+fn hist() -> Histogram<u64> {
+    // 1 ns .. ~1 hour at 3 significant digits; values above are clamped.
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")
+}
+
+fn small_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 2).expect("valid bounds")
+}
+
+/// Counters and a latency histogram for one time bucket.
+#[derive(Clone)]
+pub struct Bucket {
+    pub ok: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub timeouts: u64,
+    pub latency: Histogram<u64>,
+}
+
+impl Bucket {
+    fn new() -> Self {
+        Bucket { ok: 0, errors: 0, rejected: 0, timeouts: 0, latency: small_hist() }
+    }
+}
+
+/// Time-weighted levels of one node (busy workers, queue length).
+#[derive(Clone, Debug)]
+pub struct NodeLevels {
+    pub name: String,
+    pub kind: &'static str,
+    /// Worker pool size (for utilization).
+    pub capacity: u32,
+    last: SimTime,
+    busy: u32,
+    queued: u32,
+    pub busy_area: f64,
+    pub queue_area: f64,
+    pub queue_max: u32,
+    pub arrivals: u64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub lost_crash: u64,
+    /// Per bucket: (busy area, queue area) in ns·count.
+    pub buckets: Vec<(f64, f64)>,
+    /// Sojourn time of work done here (queue nodes: job latency).
+    pub sojourn: Option<Histogram<u64>>,
+}
+
+/// Everything a run records.
+pub struct Recorder {
+    pub warmup: WarmupV,
+    /// When measurement started (end of warm-up), once known.
+    pub measure_from: Option<SimTime>,
+    bucket_ns: u64,
+    pub n_buckets: usize,
+    pub latency: Histogram<u64>,
+    pub latency_by_class: Vec<Histogram<u64>>,
+    pub buckets: Vec<Bucket>,
+    pub ok: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub timeouts: u64,
+    pub retries: u64,
+    pub late_responses: u64,
+    pub started: u64,
+    completed_total: u64,
+    /// Requests in the system (sent by clients, not yet finished): Little's L.
+    in_system: u64,
+    in_system_last: SimTime,
+    pub in_system_area: f64,
+    pub nodes: Vec<NodeLevels>,
+}
+
+impl Recorder {
+    pub fn new(warmup: WarmupV, bucket: SimTime, duration: SimTime, classes: usize) -> Self {
+        let bucket_ns = bucket.as_ns().max(1);
+        let n_buckets = (duration.as_ns().div_ceil(bucket_ns) as usize).max(1);
+        let measure_from = match warmup {
+            WarmupV::None => Some(SimTime::ZERO),
+            WarmupV::Time(t) => Some(t),
+            WarmupV::Requests(0) => Some(SimTime::ZERO),
+            WarmupV::Requests(_) => None,
+        };
+        Recorder {
+            warmup,
+            measure_from,
+            bucket_ns,
+            n_buckets,
+            latency: hist(),
+            latency_by_class: (0..classes).map(|_| hist()).collect(),
+            buckets: (0..n_buckets).map(|_| Bucket::new()).collect(),
+            ok: 0,
+            errors: 0,
+            rejected: 0,
+            timeouts: 0,
+            retries: 0,
+            late_responses: 0,
+            started: 0,
+            completed_total: 0,
+            in_system: 0,
+            in_system_last: SimTime::ZERO,
+            in_system_area: 0.0,
+            nodes: Vec::new(),
+        }
+    }
+
+    pub fn bucket_ns(&self) -> u64 {
+        self.bucket_ns
+    }
+
+    #[inline]
+    fn measuring(&self, now: SimTime) -> bool {
+        matches!(self.measure_from, Some(t) if now >= t)
+    }
+
+    /// Start of the measured interval for a time-weighted level, if measuring.
+    #[inline]
+    fn clip(&self, from: SimTime) -> Option<SimTime> {
+        self.measure_from.map(|m| from.max(m))
+    }
+
+    #[inline]
+    fn bucket_of(&self, t: SimTime) -> usize {
+        ((t.as_ns() / self.bucket_ns) as usize).min(self.n_buckets - 1)
+    }
+
+    /// Register a node whose levels are tracked; returns its index.
+    pub fn add_node(&mut self, name: &str, kind: &'static str, capacity: u32, sojourn: bool) -> usize {
+        self.nodes.push(NodeLevels {
+            name: name.to_string(),
+            kind,
+            capacity,
+            last: SimTime::ZERO,
+            busy: 0,
+            queued: 0,
+            busy_area: 0.0,
+            queue_area: 0.0,
+            queue_max: 0,
+            arrivals: 0,
+            completed: 0,
+            rejected: 0,
+            lost_crash: 0,
+            buckets: vec![(0.0, 0.0); self.n_buckets],
+            sojourn: sojourn.then(hist),
+        });
+        self.nodes.len() - 1
+    }
+
+    /// A client sent a new request (first attempt).
+    #[inline]
+    pub fn request_started(&mut self, now: SimTime) {
+        self.advance_in_system(now);
+        self.in_system += 1;
+        if self.measuring(now) {
+            self.started += 1;
+        }
+    }
+
+    #[inline]
+    fn advance_in_system(&mut self, now: SimTime) {
+        if let Some(from) = self.clip(self.in_system_last) {
+            if now > from {
+                self.in_system_area += (now - from).as_ns() as f64 * self.in_system as f64;
+            }
+        }
+        self.in_system_last = now;
+    }
+
+    /// A client request finished (after any retries).
+    #[inline]
+    pub fn request_done(&mut self, now: SimTime, started: SimTime, class: u16, outcome: Outcome) {
+        self.advance_in_system(now);
+        self.in_system = self.in_system.saturating_sub(1);
+        self.completed_total += 1;
+        if self.measure_from.is_none() {
+            if let WarmupV::Requests(n) = self.warmup {
+                if self.completed_total >= n {
+                    self.measure_from = Some(now);
+                    self.in_system_last = now;
+                    for i in 0..self.nodes.len() {
+                        let n = &mut self.nodes[i];
+                        n.last = now;
+                    }
+                }
+            }
+            return;
+        }
+        if !self.measuring(now) {
+            return;
+        }
+        let b = self.bucket_of(now);
+        let lat = (now - started).as_ns().max(1);
+        match outcome {
+            Outcome::Ok => {
+                self.ok += 1;
+                self.latency.saturating_record(lat);
+                if let Some(h) = self.latency_by_class.get_mut(class as usize) {
+                    h.saturating_record(lat);
+                }
+                self.buckets[b].ok += 1;
+                self.buckets[b].latency.saturating_record(lat);
+            }
+            Outcome::Error => {
+                self.errors += 1;
+                self.buckets[b].errors += 1;
+            }
+            Outcome::Rejected => {
+                self.rejected += 1;
+                self.buckets[b].rejected += 1;
+            }
+            Outcome::Timeout => {
+                self.timeouts += 1;
+                self.buckets[b].timeouts += 1;
+            }
+        }
+    }
+
+    #[inline]
+    pub fn retry(&mut self, now: SimTime) {
+        if self.measuring(now) {
+            self.retries += 1;
+        }
+    }
+
+    #[inline]
+    pub fn late_response(&mut self, now: SimTime) {
+        if self.measuring(now) {
+            self.late_responses += 1;
+        }
+    }
+
+    /// A node's busy-worker count or queue length changes now.
+    #[inline]
+    pub fn node_levels(&mut self, node: usize, now: SimTime, busy: u32, queued: u32) {
+        let bucket_ns = self.bucket_ns;
+        let nb = self.n_buckets;
+        let from = self.clip(self.nodes[node].last);
+        let n = &mut self.nodes[node];
+        if let Some(mut t) = from {
+            if now > t && (n.busy > 0 || n.queued > 0) {
+                let (b_lvl, q_lvl) = (n.busy as f64, n.queued as f64);
+                n.busy_area += (now - t).as_ns() as f64 * b_lvl;
+                n.queue_area += (now - t).as_ns() as f64 * q_lvl;
+                while t < now {
+                    let b = ((t.as_ns() / bucket_ns) as usize).min(nb - 1);
+                    let end = if b == nb - 1 { now } else { SimTime((b as u64 + 1) * bucket_ns).min(now) };
+                    let d = (end - t).as_ns() as f64;
+                    n.buckets[b].0 += d * b_lvl;
+                    n.buckets[b].1 += d * q_lvl;
+                    t = end;
+                }
+            }
+            if queued > n.queued && self.measure_from.is_some_and(|m| now >= m) {
+                n.queue_max = n.queue_max.max(queued);
+            }
+        }
+        n.last = now;
+        n.busy = busy;
+        n.queued = queued;
+    }
+
+    #[inline]
+    pub fn node_arrival(&mut self, node: usize, now: SimTime) {
+        if self.measuring(now) {
+            self.nodes[node].arrivals += 1;
+        }
+    }
+
+    #[inline]
+    pub fn node_completed(&mut self, node: usize, now: SimTime, sojourn: Option<SimTime>) {
+        if self.measuring(now) {
+            let n = &mut self.nodes[node];
+            n.completed += 1;
+            if let (Some(h), Some(s)) = (&mut n.sojourn, sojourn) {
+                h.saturating_record(s.as_ns().max(1));
+            }
+        }
+    }
+
+    #[inline]
+    pub fn node_rejected(&mut self, node: usize, now: SimTime) {
+        if self.measuring(now) {
+            self.nodes[node].rejected += 1;
+        }
+    }
+
+    pub fn node_lost(&mut self, node: usize, now: SimTime, count: u64) {
+        if self.measuring(now) {
+            self.nodes[node].lost_crash += count;
+        }
+    }
+
+    /// Close time-weighted integrals at the end of the run.
+    pub fn finish(&mut self, now: SimTime) {
+        self.advance_in_system(now);
+        for i in 0..self.nodes.len() {
+            let (b, q) = (self.nodes[i].busy, self.nodes[i].queued);
+            self.node_levels(i, now, b, q);
+        }
+    }
+
+    /// Length of the measured interval.
+    pub fn measured_ns(&self, end: SimTime) -> f64 {
+        match self.measure_from {
+            Some(m) if end > m => (end - m).as_ns() as f64,
+            _ => 0.0,
+        }
+    }
+}

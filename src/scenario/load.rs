@@ -1,0 +1,1167 @@
+//! Loading: read a scenario file, parse it (serde + RON), expand variants and
+//! sweep points by splicing overrides into the text, apply models, and validate
+//! into a [`Scenario`]. All problems carry file, line and column.
+
+use super::error::{Diagnostic, LoadError};
+use super::ronspan::{self, line_col, parse_path, RonDoc, RonNode, Span, Step};
+use super::spec::*;
+use super::validated::*;
+use crate::dist::{Dist, DistSpec};
+use crate::engine::SimTime;
+use ron::extensions::Extensions;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One (variant, sweep point) of a scenario: what a set of seeds is run on.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub name: String,
+    pub description: String,
+    /// Index of the sweep grid point (0 when there is no sweep).
+    pub point: usize,
+    /// `param = value` pairs of the grid point.
+    pub point_values: Vec<(String, String)>,
+    pub scenario: Scenario,
+}
+
+/// A loaded scenario: the base and every (variant × grid point).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub file: PathBuf,
+    pub text: String,
+    pub base: Scenario,
+    /// Variants in file order; `base` alone (named "base") when the file has none.
+    pub variants: Vec<Variant>,
+    /// Swept parameter labels, in grid order.
+    pub sweep_params: Vec<String>,
+}
+
+fn ron_options() -> ron::Options {
+    ron::Options::default()
+        .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
+}
+
+/// Where an offset in (possibly spliced) text really is.
+#[derive(Clone, Debug, Default)]
+pub struct SpliceMap {
+    /// (new_start, new_end, orig_start, orig_end, value_orig_offset, prefix_len), in text order.
+    edits: Vec<(usize, usize, usize, usize, usize, usize)>,
+}
+
+impl SpliceMap {
+    pub fn map(&self, off: usize) -> usize {
+        let mut delta: isize = 0;
+        for &(ns, ne, os, oe, val, prefix) in &self.edits {
+            if off < ns {
+                break;
+            }
+            if off < ne {
+                return val + (off - ns).saturating_sub(prefix);
+            }
+            delta += (ne - ns) as isize - (oe - os) as isize;
+        }
+        (off as isize - delta).max(0) as usize
+    }
+}
+
+/// Text being validated, with the way back to the file the user wrote.
+struct Src<'a> {
+    file: &'a Path,
+    /// The text as written (for line/col and snippets).
+    orig: &'a str,
+    /// The text that was parsed (orig with overrides spliced in).
+    text: &'a str,
+    map: &'a SpliceMap,
+    doc: Option<RonDoc<'a>>,
+}
+
+impl Src<'_> {
+    fn diag_at(&self, offset: usize, msg: String, hint: Option<String>) -> Diagnostic {
+        Diagnostic::at_offset(self.file, self.orig, self.map.map(offset), msg, hint)
+    }
+
+    fn diag_path(&self, path: &str, msg: String, hint: Option<String>) -> Diagnostic {
+        let off = match (&self.doc, parse_path(path)) {
+            (Some(doc), Ok(steps)) => Some(doc.locate(&steps).start),
+            _ => None,
+        };
+        match off {
+            Some(o) => self.diag_at(o, msg, hint),
+            None => Diagnostic::nowhere(self.file, msg, hint),
+        }
+    }
+
+    /// Is the path present in the text (as opposed to defaulted or from a model)?
+    fn has(&self, path: &str) -> bool {
+        match (&self.doc, parse_path(path)) {
+            (Some(doc), Ok(steps)) => doc.find(&steps).is_some(),
+            _ => false,
+        }
+    }
+}
+
+fn parse_typed<T: DeserializeOwned>(src: &Src<'_>) -> Result<T, Diagnostic> {
+    ron_options().from_str::<T>(src.text).map_err(|e| {
+        let off = ronspan::offset_of(src.text, e.span.start.line, e.span.start.col);
+        let msg = e.code.to_string();
+        let hint = hint_for_serde(&msg);
+        src.diag_at(off, msg, hint)
+    })
+}
+
+fn hint_for_serde(msg: &str) -> Option<String> {
+    if msg.contains("Unexpected field") || msg.contains("unknown field") || msg.contains("Unexpected missing field") {
+        Some("check the spelling against the scenario reference in README.md".into())
+    } else if msg.contains("missing field") || msg.contains("Unexpected missing") {
+        Some("add the field; README.md lists every field, its unit and default".into())
+    } else if msg.contains("variant") {
+        Some("check the spelling of the variant name; README.md lists the choices".into())
+    } else if msg.contains("Expected") || msg.contains("expected") {
+        Some("check the value's type: numbers like `5.0`, strings in double quotes, lists in `[...]`".into())
+    } else {
+        None
+    }
+}
+
+/// Load and validate a scenario file with all its variants and sweep points.
+pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::nowhere(
+            path,
+            format!("cannot read the scenario file: {e}"),
+            Some("check the path; bundled scenarios are in scenarios/".into()),
+        )
+    })?;
+    load_str(path, &text)
+}
+
+/// Load and validate scenario text (`path` is used for messages and to find models).
+pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
+    let empty = SpliceMap::default();
+    let src = Src {
+        file: path,
+        orig: text,
+        text,
+        map: &empty,
+        doc: RonDoc::parse(text),
+    };
+    let spec: ScenarioSpec = parse_typed(&src)?;
+    let base = validate(&src, &spec)?;
+
+    // Variants and sweep grid: collect raw override texts from the position index.
+    let doc = src.doc.as_ref().ok_or_else(|| {
+        Diagnostic::nowhere(path, "the file parsed but could not be indexed".into(), None)
+    })?;
+    let mut diags = Vec::new();
+    let mut variant_sets: Vec<(String, String, Vec<Override>)> = Vec::new();
+    if let Some((_, RonNode::Seq { items, .. })) = doc.root.field("variants") {
+        for (i, item) in items.iter().enumerate() {
+            let name = item.field("name").and_then(|(_, n)| doc.scalar_str(n)).unwrap_or_default();
+            let desc = item
+                .field("description")
+                .and_then(|(_, n)| doc.scalar_str(n))
+                .unwrap_or_default();
+            if variant_sets.iter().any(|(n, _, _)| *n == name) {
+                diags.push(src.diag_at(
+                    item.span().start,
+                    format!("variant name `{name}` is used twice"),
+                    Some("give every variant a distinct name".into()),
+                ));
+            }
+            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                diags.push(src.diag_path(
+                    &format!("variants[{i}].name"),
+                    format!("variant name `{name}` cannot be used as a folder name"),
+                    Some("use letters, digits, `-` and `_`".into()),
+                ));
+            }
+            let mut ovs = Vec::new();
+            if let Some((_, RonNode::Map { entries, .. })) = item.field("set") {
+                for (k, v) in entries {
+                    let key = doc.scalar_str(k).unwrap_or_default();
+                    ovs.push(Override {
+                        path: key,
+                        path_offset: k.span().start,
+                        value: doc.slice(v.span()).to_string(),
+                        value_offset: v.span().start,
+                    });
+                }
+            }
+            variant_sets.push((name, desc, ovs));
+        }
+    }
+    if variant_sets.is_empty() {
+        variant_sets.push(("base".into(), String::new(), Vec::new()));
+    }
+    let mut sweep_params = Vec::new();
+    let mut axes: Vec<Vec<Override>> = Vec::new();
+    if let Some((_, RonNode::Seq { items, .. })) = doc.root.field("sweep") {
+        for (i, item) in items.iter().enumerate() {
+            let Some((_, pnode)) = item.field("param") else { continue };
+            let param = doc.scalar_str(pnode).unwrap_or_default();
+            let label = item
+                .field("label")
+                .and_then(|(_, n)| doc.scalar_str(n))
+                .unwrap_or_else(|| param.clone());
+            sweep_params.push(label);
+            let mut axis = Vec::new();
+            if let Some((_, RonNode::Seq { items: vals, .. })) = item.field("values") {
+                for v in vals {
+                    axis.push(Override {
+                        path: param.clone(),
+                        path_offset: pnode.span().start,
+                        value: doc.slice(v.span()).to_string(),
+                        value_offset: v.span().start,
+                    });
+                }
+            }
+            if axis.is_empty() {
+                diags.push(src.diag_path(
+                    &format!("sweep[{i}].values"),
+                    "a sweep needs at least one value".into(),
+                    Some("e.g. `values: [100.0, 200.0, 400.0]`".into()),
+                ));
+            }
+            axes.push(axis);
+        }
+    }
+    if !diags.is_empty() {
+        return Err(LoadError { diagnostics: diags });
+    }
+    // Grid points: cartesian product, first axis slowest.
+    let mut points: Vec<Vec<Override>> = vec![Vec::new()];
+    for axis in &axes {
+        let mut next = Vec::new();
+        for p in &points {
+            for v in axis {
+                let mut q = p.clone();
+                q.push(v.clone());
+                next.push(q);
+            }
+        }
+        points = next;
+    }
+
+    let mut variants = Vec::new();
+    for (name, desc, ovs) in &variant_sets {
+        for (pi, point) in points.iter().enumerate() {
+            let mut all = ovs.clone();
+            all.extend(point.iter().cloned());
+            let scenario = if all.is_empty() {
+                Ok(base.clone())
+            } else {
+                load_with_overrides(path, text, doc, &all)
+            };
+            match scenario {
+                Ok(s) => variants.push(Variant {
+                    name: name.clone(),
+                    description: desc.clone(),
+                    point: pi,
+                    point_values: point.iter().map(|o| (o.path.clone(), o.value.clone())).collect(),
+                    scenario: s,
+                }),
+                Err(e) => {
+                    for d in e.diagnostics {
+                        let mut d = d;
+                        d.message = format!("in variant `{name}`{}: {}", point_suffix(point), d.message);
+                        if !diags.contains(&d) {
+                            diags.push(d);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return Err(LoadError { diagnostics: diags });
+    }
+    Ok(Loaded {
+        file: path.to_path_buf(),
+        text: text.to_string(),
+        base,
+        variants,
+        sweep_params,
+    })
+}
+
+fn point_suffix(point: &[Override]) -> String {
+    if point.is_empty() {
+        String::new()
+    } else {
+        let s: Vec<String> = point.iter().map(|o| format!("{} = {}", o.path, o.value)).collect();
+        format!(" at {}", s.join(", "))
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Override {
+    path: String,
+    path_offset: usize,
+    value: String,
+    value_offset: usize,
+}
+
+fn load_with_overrides(path: &Path, text: &str, doc: &RonDoc<'_>, ovs: &[Override]) -> Result<Scenario, LoadError> {
+    // Plan edits on the original text.
+    struct Edit {
+        start: usize,
+        end: usize,
+        insert: String,
+        value_offset: usize,
+        prefix: usize,
+    }
+    let mut edits: Vec<Edit> = Vec::new();
+    let mut diags = Vec::new();
+    let empty = SpliceMap::default();
+    let src0 = Src { file: path, orig: text, text, map: &empty, doc: None };
+    for o in ovs {
+        let steps = match parse_path(&o.path) {
+            Ok(s) => s,
+            Err(e) => {
+                diags.push(src0.diag_at(o.path_offset, e, Some("paths look like `nodes[app].workers` or `links[0].latency`".into())));
+                continue;
+            }
+        };
+        if matches!(steps.first(), Some(Step::Field(f)) if f == "variants" || f == "sweep") {
+            diags.push(src0.diag_at(o.path_offset, "variants and sweeps cannot override `variants` or `sweep`".into(), None));
+            continue;
+        }
+        if let Some(node) = doc.find(&steps) {
+            let s = node.span();
+            edits.push(Edit { start: s.start, end: s.end, insert: o.value.clone(), value_offset: o.value_offset, prefix: 0 });
+            continue;
+        }
+        // Not present: insert the field into its parent struct, if the parent exists.
+        let (k, parent) = doc.find_prefix(&steps);
+        match (&steps[k..], parent.as_struct()) {
+            ([Step::Field(f)], Some(RonNode::Struct { inner, .. })) => {
+                let prefix = format!("{f}: ");
+                edits.push(Edit {
+                    start: inner.start,
+                    end: inner.start,
+                    insert: format!("{prefix}{}, ", o.value),
+                    value_offset: o.value_offset,
+                    prefix: prefix.len(),
+                });
+            }
+            _ => {
+                let have: Vec<String> = steps[..k].iter().map(step_str).collect();
+                let missing = step_str(&steps[k]);
+                diags.push(src0.diag_at(
+                    o.path_offset,
+                    format!(
+                        "`{}` does not exist in the base scenario (found `{}`, then no `{}`)",
+                        o.path,
+                        if have.is_empty() { "<top>".into() } else { have.join("") },
+                        missing
+                    ),
+                    Some("a path must lead to an existing value or a field of an existing struct; for a list element use its index or its name, e.g. `nodes[app]`".into()),
+                ));
+            }
+        }
+    }
+    edits.sort_by_key(|e| (e.start, e.end));
+    for w in edits.windows(2) {
+        if w[1].start < w[0].end {
+            diags.push(src0.diag_at(w[1].value_offset, "two overrides in one run touch the same value".into(), Some("set either the whole value or one field inside it, not both".into())));
+        }
+    }
+    if !diags.is_empty() {
+        return Err(LoadError { diagnostics: diags });
+    }
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut map = SpliceMap::default();
+    let mut pos = 0;
+    for e in &edits {
+        out.push_str(&text[pos..e.start]);
+        let ns = out.len();
+        out.push_str(&e.insert);
+        map.edits.push((ns, out.len(), e.start, e.end, e.value_offset, e.prefix));
+        pos = e.end;
+    }
+    out.push_str(&text[pos..]);
+    let src = Src { file: path, orig: text, text: &out, map: &map, doc: RonDoc::parse(&out) };
+    let spec: ScenarioSpec = parse_typed(&src)?;
+    validate(&src, &spec)
+}
+
+fn step_str(s: &Step) -> String {
+    match s {
+        Step::Field(f) => format!(".{f}"),
+        Step::Index(i) => format!("[{i}]"),
+        Step::Named(n) => format!("[{n}]"),
+    }
+}
+
+/// Validation state: collects every problem.
+struct V<'a, 'b> {
+    src: &'a Src<'b>,
+    diags: Vec<Diagnostic>,
+}
+
+impl V<'_, '_> {
+    fn err(&mut self, path: &str, msg: impl Into<String>, hint: impl Into<String>) {
+        let h: String = hint.into();
+        let d = self.src.diag_path(path, msg.into(), (!h.is_empty()).then_some(h));
+        self.diags.push(d);
+    }
+
+    fn positive(&mut self, path: &str, v: f64, unit: &str) -> bool {
+        if !(v.is_finite() && v > 0.0) {
+            self.err(path, format!("`{}` must be a positive number of {unit} (got {v})", last(path)), format!("e.g. `{}: 10.0`", last(path)));
+            false
+        } else {
+            true
+        }
+    }
+
+    fn non_negative(&mut self, path: &str, v: f64, unit: &str) -> bool {
+        if !(v.is_finite() && v >= 0.0) {
+            self.err(path, format!("`{}` must be zero or a positive number of {unit} (got {v})", last(path)), "");
+            false
+        } else {
+            true
+        }
+    }
+
+    fn probability(&mut self, path: &str, v: f64) {
+        if !(0.0..=1.0).contains(&v) || v.is_nan() {
+            self.err(path, format!("`{}` is a probability and must be within [0, 1] (got {v})", last(path)), "e.g. 1% loss is `0.01`");
+        }
+    }
+
+    fn dist(&mut self, path: &str, d: &DistSpec) -> Dist {
+        if let Err((field, msg, hint)) = d.validate() {
+            self.err(&format!("{path}.{field}"), msg, hint);
+        }
+        d.build()
+    }
+
+    fn node_ref(&mut self, path: &str, name: &str, names: &[&str]) -> usize {
+        match names.iter().position(|n| *n == name) {
+            Some(i) => i,
+            None => {
+                let close = closest(name, names);
+                self.err(
+                    path,
+                    format!("unknown node `{name}`"),
+                    match close {
+                        Some(c) => format!("did you mean `{c}`? Nodes are: {}", names.join(", ")),
+                        None => format!("nodes are: {}", names.join(", ")),
+                    },
+                );
+                usize::MAX
+            }
+        }
+    }
+
+    fn ms(&mut self, path: &str, v: Option<f64>) -> Option<SimTime> {
+        let v = v?;
+        self.positive(path, v, "milliseconds");
+        Some(SimTime::from_ms_f64(v))
+    }
+}
+
+fn last(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+fn closest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
+    fn dist(a: &str, b: &str) -> usize {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for i in 1..=a.len() {
+            let mut cur = vec![i; b.len() + 1];
+            for j in 1..=b.len() {
+                let c = usize::from(a[i - 1] != b[j - 1]);
+                cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + c);
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    names
+        .iter()
+        .map(|n| (dist(name, n), *n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 3))
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Where model files are looked for, in order.
+fn model_dirs(file: &Path) -> Vec<PathBuf> {
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut v = vec![dir.join("../models"), dir.join("models"), PathBuf::from("models")];
+    v.dedup();
+    v
+}
+
+fn load_model(v: &mut V<'_, '_>, path: &str, name: &str) -> Option<(PathBuf, String, ModelFile)> {
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+        v.err(path, format!("`{name}` is not a model name"), "model names are file names in models/ without `.ron`, e.g. `app-server`");
+        return None;
+    }
+    for d in model_dirs(v.src.file) {
+        let p = d.join(format!("{name}.ron"));
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            let empty = SpliceMap::default();
+            let msrc = Src { file: &p, orig: &text, text: &text, map: &empty, doc: RonDoc::parse(&text) };
+            return match parse_typed::<ModelFile>(&msrc) {
+                Ok(m) => Some((p.clone(), text.clone(), m)),
+                Err(d) => {
+                    v.diags.push(d);
+                    None
+                }
+            };
+        }
+    }
+    let mut known: Vec<String> = Vec::new();
+    for d in model_dirs(v.src.file) {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if let Some(s) = e.file_name().to_str().and_then(|s| s.strip_suffix(".ron")) {
+                    known.push(s.to_string());
+                }
+            }
+        }
+    }
+    known.sort();
+    known.dedup();
+    v.err(path, format!("model `{name}` not found"), format!("models are files `models/<name>.ron`; available: {}", if known.is_empty() { "none".into() } else { known.join(", ") }));
+    None
+}
+
+/// A problem in a field that came from a model file: point into the model.
+fn model_err(v: &mut V<'_, '_>, model: &(PathBuf, String), field: &str, msg: String, hint: String) {
+    let doc = RonDoc::parse(&model.1);
+    let off = doc
+        .as_ref()
+        .and_then(|d| parse_path(field).ok().map(|s| d.locate(&s).start))
+        .unwrap_or(0);
+    v.diags.push(Diagnostic::at_offset(&model.0, &model.1, off, msg, (!hint.is_empty()).then_some(hint)));
+}
+
+fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
+    let mut v = V { src, diags: Vec::new() };
+    if spec.name.trim().is_empty() || spec.name.contains(['/', '\\']) || spec.name.starts_with('.') {
+        v.err("name", format!("scenario name `{}` cannot be used as a folder name", spec.name), "use letters, digits, `-` and `_`, e.g. `name: \"cap-partition\"`");
+    }
+    v.positive("duration_s", spec.duration_s, "seconds");
+    v.positive("bucket_s", spec.bucket_s, "seconds");
+    if spec.seeds == 0 {
+        v.err("seeds", "`seeds` must be at least 1", "");
+    }
+    if spec.max_events == 0 {
+        v.err("max_events", "`max_events` must be at least 1", "");
+    }
+    let warmup = match spec.warmup {
+        Warmup::None => WarmupV::None,
+        Warmup::Seconds(s) => {
+            if v.non_negative("warmup", s, "seconds") && s >= spec.duration_s {
+                v.err("warmup", format!("the warm-up ({s} s) is not shorter than the run ({} s): nothing would be measured", spec.duration_s), "shorten the warm-up or lengthen `duration_s`");
+            }
+            WarmupV::Time(SimTime::from_secs_f64(s))
+        }
+        Warmup::Requests(n) => WarmupV::Requests(n),
+    };
+
+    // Names.
+    let names: Vec<&str> = spec.nodes.iter().map(NodeSpec::name).collect();
+    if names.is_empty() {
+        v.err("nodes", "the scenario has no nodes", "add at least a `Client(...)` and a `Server(...)`");
+    }
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() {
+            v.err(&format!("nodes[{i}].name"), "a node needs a non-empty name", "");
+        } else if names[..i].contains(n) {
+            v.err(&format!("nodes[{i}].name"), format!("node name `{n}` is used twice"), "give every node a distinct name");
+        }
+    }
+
+    // Request classes across clients.
+    let mut classes: Vec<ClassV> = Vec::new();
+    for n in &spec.nodes {
+        if let NodeSpec::Client(c) = n {
+            for t in &c.mix {
+                if !classes.iter().any(|k| k.name == t.name) {
+                    classes.push(ClassV { name: t.name.clone(), op: t.op });
+                }
+            }
+            if c.mix.is_empty() && !classes.iter().any(|k| k.name == "req") {
+                classes.push(ClassV { name: "req".into(), op: OpSpec::Read });
+            }
+        }
+    }
+
+    let mut nodes = Vec::new();
+    for (i, n) in spec.nodes.iter().enumerate() {
+        let p = format!("nodes[{i}]");
+        let kind = match n {
+            NodeSpec::Client(c) => NodeKind::Client(validate_client(&mut v, &p, c, &names, &classes, spec)),
+            NodeSpec::Server(s) => NodeKind::Server(validate_server(&mut v, &p, s, &names, &classes, &spec.nodes)),
+            NodeSpec::Queue(q) => {
+                if q.capacity == 0 {
+                    v.err(&format!("{p}.capacity"), "a queue needs `capacity` of at least 1", "");
+                }
+                if q.consumers == 0 {
+                    v.err(&format!("{p}.consumers"), "a queue needs at least one consumer", "set `consumers: 1` or more");
+                }
+                NodeKind::Queue(QueueV { capacity: q.capacity, consumers: q.consumers, service: v.dist(&format!("{p}.service"), &q.service) })
+            }
+        };
+        nodes.push(Node { name: n.name().to_string(), kind });
+    }
+
+    // Links.
+    let mut links = Vec::new();
+    for (i, l) in spec.links.iter().enumerate() {
+        let p = format!("links[{i}]");
+        let from = v.node_ref(&format!("{p}.from"), &l.from, &names);
+        let to = v.node_ref(&format!("{p}.to"), &l.to, &names);
+        if from == to && from != usize::MAX {
+            v.err(&format!("{p}.to"), "a link must join two different nodes", "");
+        }
+        let params = LinkParams { model: l.model.clone(), latency: l.latency.clone(), loss: l.loss, bandwidth_mbps: l.bandwidth_mbps };
+        let props = validate_link_props(&mut v, &p, &params);
+        links.push(LinkV { from, to, one_way: l.one_way, props });
+    }
+    let default_link = spec.default_link.as_ref().map(|d| validate_link_props(&mut v, "default_link", d));
+
+    // Faults.
+    let mut faults = Vec::new();
+    let mut windows = Vec::new();
+    for (i, f) in spec.faults.iter().enumerate() {
+        let p = format!("faults[{i}]");
+        if !(f.at_s.is_finite() && f.at_s >= 0.0) {
+            v.err(&format!("{p}.at_s"), format!("`at_s` must be a time ≥ 0 in seconds (got {})", f.at_s), "");
+        } else if f.at_s > spec.duration_s {
+            v.err(&format!("{p}.at_s"), format!("the fault at {} s is after the end of the run ({} s)", f.at_s, spec.duration_s), "move it inside the run or lengthen `duration_s`");
+        }
+        if let Some(d) = f.for_s {
+            v.positive(&format!("{p}.for_s"), d, "seconds");
+        }
+        let at = SimTime::from_secs_f64(f.at_s);
+        let until = f.for_s.map(|d| SimTime::from_secs_f64(f.at_s + d));
+        let end_s = f.for_s.map(|d| f.at_s + d);
+        let a = &f.action;
+        let ap = format!("{p}.action");
+        let find_link = |v: &mut V<'_, '_>, from: &str, to: &str| -> usize {
+            let a = v.node_ref(&format!("{ap}.from"), from, &names);
+            let b = v.node_ref(&format!("{ap}.to"), to, &names);
+            match spec.links.iter().position(|l| {
+                let (x, y) = (names.iter().position(|n| *n == l.from), names.iter().position(|n| *n == l.to));
+                (x == Some(a) && y == Some(b)) || (!l.one_way && x == Some(b) && y == Some(a))
+            }) {
+                Some(k) => k,
+                None => {
+                    if a != usize::MAX && b != usize::MAX {
+                        v.err(&ap, format!("there is no link between `{from}` and `{to}`"), "faults on links name an existing entry of `links`");
+                    }
+                    usize::MAX
+                }
+            }
+        };
+        match a {
+            FaultAction::Partition { groups } => {
+                let mut gs = Vec::new();
+                let mut seen: Vec<usize> = Vec::new();
+                for (gi, g) in groups.iter().enumerate() {
+                    let mut ids = Vec::new();
+                    for (ni, n) in g.iter().enumerate() {
+                        let id = v.node_ref(&format!("{ap}.groups[{gi}][{ni}]"), n, &names);
+                        if id != usize::MAX && seen.contains(&id) {
+                            v.err(&format!("{ap}.groups[{gi}][{ni}]"), format!("node `{n}` is in two partition groups"), "each node belongs to at most one group");
+                        }
+                        seen.push(id);
+                        ids.push(id);
+                    }
+                    gs.push(ids);
+                }
+                if groups.len() < 2 {
+                    v.err(&format!("{ap}.groups"), "a partition needs at least two groups", "e.g. `groups: [[\"a\", \"b\"], [\"c\"]]`");
+                }
+                faults.push(FaultV { at, action: FaultActionV::Partition { groups: gs } });
+                if let Some(u) = until {
+                    faults.push(FaultV { at: u, action: FaultActionV::Heal });
+                }
+                let label = groups.iter().map(|g| g.join("+")).collect::<Vec<_>>().join(" | ");
+                windows.push(("partition", format!("partition {label}"), f.at_s, end_s));
+            }
+            FaultAction::PartitionOneWay { from, to } => {
+                let fr: Vec<usize> = from.iter().enumerate().map(|(k, n)| v.node_ref(&format!("{ap}.from[{k}]"), n, &names)).collect();
+                let tt: Vec<usize> = to.iter().enumerate().map(|(k, n)| v.node_ref(&format!("{ap}.to[{k}]"), n, &names)).collect();
+                faults.push(FaultV { at, action: FaultActionV::PartitionOneWay { from: fr, to: tt } });
+                if let Some(u) = until {
+                    faults.push(FaultV { at: u, action: FaultActionV::Heal });
+                }
+                windows.push(("partition", format!("one-way {} -> {}", from.join("+"), to.join("+")), f.at_s, end_s));
+            }
+            FaultAction::Heal => {
+                faults.push(FaultV { at, action: FaultActionV::Heal });
+                close_windows(&mut windows, "partition", None, f.at_s);
+            }
+            FaultAction::Crash { node } => {
+                let id = v.node_ref(&format!("{ap}.node"), node, &names);
+                faults.push(FaultV { at, action: FaultActionV::Crash(id) });
+                if let Some(u) = until {
+                    faults.push(FaultV { at: u, action: FaultActionV::Restart(id) });
+                }
+                windows.push(("crash", format!("{node} down"), f.at_s, end_s));
+            }
+            FaultAction::Restart { node } => {
+                let id = v.node_ref(&format!("{ap}.node"), node, &names);
+                faults.push(FaultV { at, action: FaultActionV::Restart(id) });
+                close_windows(&mut windows, "crash", Some(&format!("{node} down")), f.at_s);
+            }
+            FaultAction::Slow { node, factor } => {
+                let id = v.node_ref(&format!("{ap}.node"), node, &names);
+                v.positive(&format!("{ap}.factor"), *factor, "(a multiplier)");
+                faults.push(FaultV { at, action: FaultActionV::Slow { node: id, factor: *factor } });
+                if let Some(u) = until {
+                    faults.push(FaultV { at: u, action: FaultActionV::Slow { node: id, factor: 1.0 } });
+                }
+                close_windows(&mut windows, "slow", Some(&format!("{node} slow")), f.at_s);
+                if *factor != 1.0 {
+                    windows.push(("slow", format!("{node} slow"), f.at_s, end_s));
+                }
+            }
+            FaultAction::LinkLatency { from, to, latency } => {
+                let k = find_link(&mut v, from, to);
+                let d = v.dist(&format!("{ap}.latency"), latency);
+                faults.push(FaultV { at, action: FaultActionV::LinkLatency { link: k, latency: d } });
+                if let (Some(u), true) = (until, k != usize::MAX) {
+                    if let Some(orig) = links.get(k).map(|l: &LinkV| l.props.latency.clone()) {
+                        faults.push(FaultV { at: u, action: FaultActionV::LinkLatency { link: k, latency: orig } });
+                    }
+                }
+                windows.push(("link", format!("{from}-{to} latency"), f.at_s, end_s));
+            }
+            FaultAction::LinkLoss { from, to, loss } => {
+                let k = find_link(&mut v, from, to);
+                v.probability(&format!("{ap}.loss"), *loss);
+                faults.push(FaultV { at, action: FaultActionV::LinkLoss { link: k, loss: *loss } });
+                if let (Some(u), true) = (until, k != usize::MAX) {
+                    if let Some(orig) = links.get(k).map(|l: &LinkV| l.props.loss) {
+                        faults.push(FaultV { at: u, action: FaultActionV::LinkLoss { link: k, loss: orig } });
+                    }
+                }
+                windows.push(("link", format!("{from}-{to} loss {loss}"), f.at_s, end_s));
+            }
+        }
+    }
+    faults.sort_by_key(|f| f.at);
+    let windows = windows
+        .into_iter()
+        .map(|(kind, label, s, e)| FaultWindow { start_s: s, end_s: e.unwrap_or(spec.duration_s).min(spec.duration_s), label, kind: kind.into() })
+        .collect();
+
+    // Reachability: every client target and call target must be reachable.
+    if v.diags.is_empty() {
+        check_routes(&mut v, &nodes, &links, default_link.is_some());
+    }
+
+    if !v.diags.is_empty() {
+        return Err(LoadError { diagnostics: v.diags });
+    }
+    Ok(Scenario {
+        file: src.file.to_path_buf(),
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        question: spec.question.clone(),
+        duration: SimTime::from_secs_f64(spec.duration_s),
+        warmup,
+        seed: spec.seed,
+        seeds: spec.seeds,
+        bucket: SimTime::from_secs_f64(spec.bucket_s),
+        max_events: spec.max_events,
+        nodes,
+        classes,
+        links,
+        default_link,
+        faults,
+        windows,
+        charts: spec.charts.clone().unwrap_or_default(),
+    })
+}
+
+fn close_windows(windows: &mut [(&str, String, f64, Option<f64>)], kind: &str, label: Option<&str>, at: f64) {
+    for w in windows.iter_mut() {
+        if w.0 == kind && w.3.is_none() && label.is_none_or(|l| l == w.1) && w.2 <= at {
+            w.3 = Some(at);
+        }
+    }
+}
+
+fn check_routes(v: &mut V<'_, '_>, nodes: &[Node], links: &[LinkV], has_default: bool) {
+    if has_default {
+        return;
+    }
+    let n = nodes.len();
+    let mut g = petgraph::graph::DiGraph::<(), ()>::new();
+    let idx: Vec<_> = (0..n).map(|_| g.add_node(())).collect();
+    for l in links {
+        g.add_edge(idx[l.from], idx[l.to], ());
+        if !l.one_way {
+            g.add_edge(idx[l.to], idx[l.from], ());
+        }
+    }
+    let mut need: Vec<(usize, usize, String)> = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        match &node.kind {
+            NodeKind::Client(c) => need.push((i, c.target, format!("nodes[{i}].target"))),
+            NodeKind::Server(s) => {
+                for (k, c) in s.calls.iter().enumerate() {
+                    match c {
+                        CallV::Call { target, .. } => need.push((i, *target, format!("nodes[{i}].calls[{k}]"))),
+                        CallV::Parallel { targets, .. } => {
+                            for t in targets {
+                                need.push((i, *t, format!("nodes[{i}].calls[{k}]")));
+                            }
+                        }
+                        CallV::Enqueue { queue, .. } => need.push((i, *queue, format!("nodes[{i}].calls[{k}]"))),
+                    }
+                }
+            }
+            NodeKind::Queue(_) => {}
+        }
+    }
+    for (a, b, path) in need {
+        let there = petgraph::algo::has_path_connecting(&g, idx[a], idx[b], None);
+        let back = petgraph::algo::has_path_connecting(&g, idx[b], idx[a], None);
+        if !there || !back {
+            v.err(
+                &path,
+                format!(
+                    "no network path {} `{}` {} `{}`",
+                    if there { "back from" } else { "from" },
+                    if there { &nodes[b].name } else { &nodes[a].name },
+                    "to",
+                    if there { &nodes[a].name } else { &nodes[b].name }
+                ),
+                "add a link between them (answers travel back too), or a `default_link: (latency: Constant(ms: 0.5))` for all unlinked pairs",
+            );
+        }
+    }
+}
+
+fn validate_link_props(v: &mut V<'_, '_>, p: &str, l: &LinkParams) -> LinkProps {
+    let mut latency = l.latency.clone();
+    let mut loss = l.loss;
+    let mut bw = l.bandwidth_mbps;
+    let mut from_model: Option<(PathBuf, String)> = None;
+    if let Some(m) = &l.model {
+        if let Some((mp, mt, mf)) = load_model(v, &format!("{p}.model"), m) {
+            match mf {
+                ModelFile::Link(ml) => {
+                    latency = latency.or(ml.latency);
+                    loss = loss.or(ml.loss);
+                    bw = bw.or(ml.bandwidth_mbps);
+                    from_model = Some((mp, mt));
+                }
+                ModelFile::Server(_) => v.err(&format!("{p}.model"), format!("model `{m}` describes a server, not a link"), "use a link model such as `same-rack`"),
+            }
+        }
+    }
+    let latency_spec = latency.unwrap_or(DistSpec::Constant { ms: 0.0 });
+    let latency_path = format!("{p}.latency");
+    let latency = if !v.src.has(&latency_path) && from_model.is_some() && latency_spec.validate().is_err() {
+        let (field, msg, hint) = latency_spec.validate().unwrap_err();
+        model_err(v, from_model.as_ref().unwrap(), &format!("latency.{field}"), msg, hint);
+        Dist::Constant(0.0)
+    } else {
+        v.dist(&latency_path, &latency_spec)
+    };
+    let loss = loss.unwrap_or(0.0);
+    v.probability(&format!("{p}.loss"), loss);
+    let bytes_per_ns = bw.and_then(|b| v.positive(&format!("{p}.bandwidth_mbps"), b, "megabits per second").then_some(b * 1e6 / 8.0 / 1e9));
+    LinkProps { latency, loss, bytes_per_ns }
+}
+
+fn validate_client(v: &mut V<'_, '_>, p: &str, c: &ClientSpec, names: &[&str], classes: &[ClassV], spec: &ScenarioSpec) -> ClientV {
+    let target = v.node_ref(&format!("{p}.target"), &c.target, names);
+    if let Some(NodeSpec::Client(_)) = spec.nodes.get(target) {
+        v.err(&format!("{p}.target"), format!("`{}` is a client; clients send to servers, queues or balancers", c.target), "");
+    }
+    let wp = format!("{p}.workload");
+    let workload = match &c.workload {
+        Workload::Poisson { rate_per_s } => {
+            v.positive(&format!("{wp}.rate_per_s"), *rate_per_s, "requests per second");
+            WorkloadV::Poisson { rate_per_ns: rate_per_s / 1e9 }
+        }
+        Workload::Constant { rate_per_s } => {
+            v.positive(&format!("{wp}.rate_per_s"), *rate_per_s, "requests per second");
+            WorkloadV::Constant { rate_per_ns: rate_per_s / 1e9 }
+        }
+        Workload::Closed { users, think } => {
+            if *users == 0 {
+                v.err(&format!("{wp}.users"), "a closed workload needs at least one user", "");
+            }
+            WorkloadV::Closed { users: *users, think: v.dist(&format!("{wp}.think"), think) }
+        }
+        Workload::Schedule { segments, poisson } => {
+            let pts = schedule_points(v, &wp, segments);
+            let max = pts.iter().map(|p| p.1).fold(0.0, f64::max);
+            if max <= 0.0 && !segments.is_empty() {
+                v.err(&format!("{wp}.segments"), "the schedule's rate is never above zero", "give at least one segment a positive `rate_per_s`");
+            }
+            if segments.is_empty() {
+                v.err(&format!("{wp}.segments"), "a schedule needs at least one segment", "e.g. `segments: [Step(at_s: 0.0, rate_per_s: 100.0)]`");
+            }
+            WorkloadV::Schedule { points: pts, max_rate_per_ns: max, poisson: *poisson }
+        }
+    };
+    let mut mix = Vec::new();
+    let total: f64 = c.mix.iter().map(|t| t.weight).sum();
+    let mut cum = 0.0;
+    for (k, t) in c.mix.iter().enumerate() {
+        if !(t.weight.is_finite() && t.weight >= 0.0) {
+            v.err(&format!("{p}.mix[{k}].weight"), format!("weight must be ≥ 0 (got {})", t.weight), "weights are relative, e.g. 9 reads to 1 write");
+        }
+        if c.mix[..k].iter().any(|o| o.name == t.name) {
+            v.err(&format!("{p}.mix[{k}].name"), format!("request type `{}` appears twice in this mix", t.name), "");
+        }
+        cum += t.weight;
+        let class = classes.iter().position(|k| k.name == t.name).unwrap_or(0) as u16;
+        if classes[class as usize].op != t.op {
+            v.err(&format!("{p}.mix[{k}].op"), format!("request type `{}` is a {:?} here but a {:?} in another client", t.name, t.op, classes[class as usize].op), "give different operations different type names");
+        }
+        mix.push(MixEntry { cum_weight: if total > 0.0 { cum / total } else { 0.0 }, class, op: t.op, size_bytes: t.size_bytes, response_bytes: t.response_bytes });
+    }
+    if !c.mix.is_empty() && !(total > 0.0) {
+        v.err(&format!("{p}.mix"), "the weights of the mix add up to zero", "give at least one request type a positive weight");
+    }
+    if let Some(last) = mix.last_mut() {
+        last.cum_weight = 1.0;
+    }
+    if mix.is_empty() {
+        let class = classes.iter().position(|k| k.name == "req").unwrap_or(0) as u16;
+        mix.push(MixEntry { cum_weight: 1.0, class, op: OpSpec::Read, size_bytes: 100, response_bytes: 100 });
+    }
+    let keys = match c.keys {
+        KeySpec::Uniform { count } => {
+            if count == 0 {
+                v.err(&format!("{p}.keys.count"), "the key space needs at least one key", "");
+            }
+            KeysV::Uniform { count: count.max(1) }
+        }
+        KeySpec::Zipf { count, s } => {
+            if count == 0 {
+                v.err(&format!("{p}.keys.count"), "the key space needs at least one key", "");
+            }
+            if !(s.is_finite() && s >= 0.0) {
+                v.err(&format!("{p}.keys.s"), format!("the Zipf exponent must be ≥ 0 (got {s})"), "typical web workloads have s between 0.6 and 1.2");
+            }
+            if count > 100_000_000 {
+                v.err(&format!("{p}.keys.count"), "Zipf key spaces are limited to 100 million keys", "");
+            }
+            KeysV::Zipf { count: count.max(1), s }
+        }
+    };
+    let timeout = v.ms(&format!("{p}.timeout_ms"), c.timeout_ms);
+    let retry = c.retry.as_ref().map(|r| {
+        let rp = format!("{p}.retry");
+        if r.max_attempts == 0 {
+            v.err(&format!("{rp}.max_attempts"), "`max_attempts` counts the first try too and must be at least 1", "");
+        }
+        v.positive(&format!("{rp}.base_ms"), r.base_ms, "milliseconds");
+        v.positive(&format!("{rp}.max_ms"), r.max_ms, "milliseconds");
+        if !(r.multiplier.is_finite() && r.multiplier >= 1.0) {
+            v.err(&format!("{rp}.multiplier"), format!("`multiplier` must be ≥ 1 (got {})", r.multiplier), "2.0 doubles the backoff after each attempt");
+        }
+        RetryV { max_attempts: r.max_attempts.max(1), base: SimTime::from_ms_f64(r.base_ms), max: SimTime::from_ms_f64(r.max_ms), multiplier: r.multiplier, jitter: r.jitter }
+    });
+    ClientV { target, workload, mix, keys, timeout, retry }
+}
+
+fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec<(f64, f64)> {
+    // Evaluate segments on a time grid of breakpoints: later segments override.
+    let mut bps: Vec<f64> = vec![0.0];
+    for (k, s) in segments.iter().enumerate() {
+        let sp = format!("{wp}.segments[{k}]");
+        match s {
+            RateSegment::Step { at_s, rate_per_s } => {
+                v.non_negative(&format!("{sp}.at_s"), *at_s, "seconds");
+                v.non_negative(&format!("{sp}.rate_per_s"), *rate_per_s, "requests per second");
+                bps.push(*at_s);
+            }
+            RateSegment::Ramp { from_s, to_s, to_rate_per_s } => {
+                v.non_negative(&format!("{sp}.from_s"), *from_s, "seconds");
+                if !(to_s > from_s) {
+                    v.err(&format!("{sp}.to_s"), format!("a ramp must end after it starts ({from_s} s → {to_s} s)"), "");
+                }
+                v.non_negative(&format!("{sp}.to_rate_per_s"), *to_rate_per_s, "requests per second");
+                bps.push(*from_s);
+                bps.push(*to_s);
+            }
+            RateSegment::Spike { at_s, duration_s, rate_per_s } => {
+                v.non_negative(&format!("{sp}.at_s"), *at_s, "seconds");
+                v.positive(&format!("{sp}.duration_s"), *duration_s, "seconds");
+                v.non_negative(&format!("{sp}.rate_per_s"), *rate_per_s, "requests per second");
+                bps.push(*at_s);
+                bps.push(at_s + duration_s);
+            }
+        }
+    }
+    bps.retain(|b| b.is_finite());
+    bps.sort_by(f64::total_cmp);
+    bps.dedup();
+    let rate_at = |t: f64, left: bool| -> f64 {
+        let mut r = 0.0;
+        for s in segments {
+            match *s {
+                RateSegment::Step { at_s, rate_per_s } => {
+                    if t > at_s || (!left && t >= at_s) {
+                        r = rate_per_s;
+                    }
+                }
+                RateSegment::Ramp { from_s, to_s, to_rate_per_s } => {
+                    if t >= to_s {
+                        r = to_rate_per_s;
+                    } else if t > from_s || (!left && t >= from_s) {
+                        let r0 = r;
+                        r = r0 + (to_rate_per_s - r0) * (t - from_s) / (to_s - from_s);
+                    }
+                }
+                RateSegment::Spike { at_s, duration_s, rate_per_s } => {
+                    let end = at_s + duration_s;
+                    let inside = if left { t > at_s && t <= end } else { t >= at_s && t < end };
+                    if inside {
+                        r = rate_per_s;
+                    }
+                }
+            }
+        }
+        r
+    };
+    // Breakpoints in ns with left and right limits (for steps), rates per ns.
+    let mut pts = Vec::new();
+    for b in bps {
+        let l = rate_at(b, true);
+        let r = rate_at(b, false);
+        pts.push((b * 1e9, l / 1e9));
+        if (l - r).abs() > 0.0 {
+            pts.push((b * 1e9, r / 1e9));
+        }
+    }
+    pts
+}
+
+fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], classes: &[ClassV], nodes: &[NodeSpec]) -> ServerV {
+    let mut m = ServerModel::default();
+    let mut model_src: Option<(PathBuf, String)> = None;
+    if let Some(name) = &s.model {
+        if let Some((mp, mt, mf)) = load_model(v, &format!("{p}.model"), name) {
+            match mf {
+                ModelFile::Server(sm) => {
+                    m = sm;
+                    model_src = Some((mp, mt));
+                }
+                ModelFile::Link(_) => v.err(&format!("{p}.model"), format!("model `{name}` describes a link, not a server"), "use a server model such as `app-server`"),
+            }
+        }
+    }
+    // Report a problem at the scenario's field if it set it, else in the model file.
+    let here = |v: &V<'_, '_>, f: &str| v.src.has(&format!("{p}.{f}")) || model_src.is_none();
+    let problem = |v: &mut V<'_, '_>, f: &str, msg: String, hint: String| {
+        if here(v, f.split('.').next().unwrap_or(f)) {
+            v.err(&format!("{p}.{f}"), msg, hint);
+        } else if let Some(ms) = &model_src {
+            model_err(v, ms, f, msg, hint);
+        }
+    };
+    let workers = s.workers.or(m.workers).unwrap_or(1);
+    if workers == 0 {
+        problem(v, "workers", "a server needs at least one worker (`workers` is 0)".into(), "set `workers: 1` or more; the pool size is the c in M/M/c".into());
+    }
+    let queue_capacity = s.queue_capacity.or(m.queue_capacity).unwrap_or(10_000);
+    let service_spec = s.service.clone().or(m.service.clone());
+    let service = match &service_spec {
+        Some(d) => {
+            if let Err((field, msg, hint)) = d.validate() {
+                problem(v, &format!("service.{field}"), msg, hint);
+            }
+            d.build()
+        }
+        None => {
+            v.err(&format!("{p}.service"), format!("server `{}` has no `service` time", s.name), "e.g. `service: Exponential(mean_ms: 5.0)`, or take it from a model with `model: \"app-server\"`");
+            Dist::Constant(0.0)
+        }
+    };
+    let mut service_by_class = vec![None; classes.len()];
+    if let Some(by) = s.service_by_type.as_ref().or(m.service_by_type.as_ref()) {
+        for (tname, d) in by {
+            match classes.iter().position(|k| &k.name == tname) {
+                Some(k) => {
+                    if let Err((field, msg, hint)) = d.validate() {
+                        problem(v, &format!("service_by_type.{field}"), msg, hint);
+                    }
+                    service_by_class[k] = Some(d.build());
+                }
+                None => problem(v, "service_by_type", format!("request type `{tname}` is not in any client's mix"), format!("types are: {}", classes.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", "))),
+            }
+        }
+    }
+    let blocking = s.blocking.or(m.blocking).unwrap_or(true);
+    let mut calls = Vec::new();
+    let call_specs = s.calls.clone().or(m.calls.clone()).unwrap_or_default();
+    for (k, c) in call_specs.iter().enumerate() {
+        let cp = format!("{p}.calls[{k}]");
+        let check_target = |v: &mut V<'_, '_>, path: &str, t: &str| -> usize {
+            let id = v.node_ref(path, t, names);
+            if id != usize::MAX {
+                if names[id] == s.name {
+                    v.err(path, format!("server `{}` calls itself", s.name), "calls go to other nodes");
+                } else if let NodeSpec::Client(_) = nodes[id] {
+                    v.err(path, format!("`{t}` is a client and cannot be called"), "");
+                }
+            }
+            id
+        };
+        calls.push(match c {
+            CallStep::Call { target, timeout_ms } => {
+                let t = check_target(v, &format!("{cp}.target"), target);
+                CallV::Call { target: t, timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms) }
+            }
+            CallStep::Parallel { targets, wait_for, timeout_ms } => {
+                if targets.is_empty() {
+                    v.err(&format!("{cp}.targets"), "a parallel call needs at least one target", "");
+                }
+                let ts: Vec<usize> = targets.iter().enumerate().map(|(j, t)| check_target(v, &format!("{cp}.targets[{j}]"), t)).collect();
+                if let Gather::First(n) = wait_for {
+                    if *n == 0 || *n as usize > targets.len() {
+                        v.err(&format!("{cp}.wait_for"), format!("cannot wait for {n} of {} answers", targets.len()), format!("use `First(k)` with 1 ≤ k ≤ {}, or `All`", targets.len()));
+                    }
+                }
+                CallV::Parallel { targets: ts, wait_for: *wait_for, timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms) }
+            }
+            CallStep::Enqueue { queue, timeout_ms } => {
+                let id = v.node_ref(&format!("{cp}.queue"), queue, names);
+                if id != usize::MAX && !matches!(nodes[id], NodeSpec::Queue(_)) {
+                    v.err(&format!("{cp}.queue"), format!("`{queue}` is not a queue node"), "enqueue to a `Queue(...)` node");
+                }
+                CallV::Enqueue { queue: id, timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms) }
+            }
+        });
+    }
+    ServerV { workers: workers.max(1), queue_capacity, service, service_by_class, blocking, calls, model: s.model.clone() }
+}
+
+/// Parse a value of type `T` from RON text (used by tests and the `models` checks).
+pub fn parse_ron<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Diagnostic> {
+    let empty = SpliceMap::default();
+    let src = Src { file, orig: text, text, map: &empty, doc: RonDoc::parse(text) };
+    parse_typed(&src)
+}
+
+/// Position of a path in a text (for callers reporting on loaded scenarios).
+pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    let doc = RonDoc::parse(text)?;
+    let steps = parse_path(path).ok()?;
+    let Span { start, .. } = doc.find(&steps)?.span();
+    Some(line_col(text, start))
+}
+
+#[allow(dead_code)]
+fn unused(_: BTreeMap<(), ()>) {}

@@ -1,0 +1,218 @@
+//! The validated, resolved scenario (stage two of loading): names resolved to node
+//! indices, units converted to nanoseconds, defaults and models applied. Everything
+//! downstream (wiring, running, reporting) reads this, never the raw spec.
+
+use super::spec::{ChartsSpec, Gather, Jitter, OpSpec};
+use crate::dist::Dist;
+use crate::engine::SimTime;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub file: PathBuf,
+    pub name: String,
+    pub description: String,
+    pub question: String,
+    pub duration: SimTime,
+    pub warmup: WarmupV,
+    pub seed: u64,
+    pub seeds: u32,
+    pub bucket: SimTime,
+    pub max_events: u64,
+    pub nodes: Vec<Node>,
+    /// All request types across clients; `class` ids index this.
+    pub classes: Vec<ClassV>,
+    pub links: Vec<LinkV>,
+    pub default_link: Option<LinkProps>,
+    /// Sorted by time (stable), with `for_s` undo actions expanded.
+    pub faults: Vec<FaultV>,
+    /// Fault windows for chart shading.
+    pub windows: Vec<FaultWindow>,
+    pub charts: ChartsSpec,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WarmupV {
+    None,
+    Time(SimTime),
+    Requests(u64),
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub kind: NodeKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    Client(ClientV),
+    Server(ServerV),
+    Queue(QueueV),
+}
+
+impl NodeKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            NodeKind::Client(_) => "client",
+            NodeKind::Server(_) => "server",
+            NodeKind::Queue(_) => "queue",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClassV {
+    pub name: String,
+    pub op: OpSpec,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientV {
+    pub target: usize,
+    pub workload: WorkloadV,
+    /// (cumulative weight in (0,1], class id, request bytes, response bytes)
+    pub mix: Vec<MixEntry>,
+    pub keys: KeysV,
+    pub timeout: Option<SimTime>,
+    pub retry: Option<RetryV>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct MixEntry {
+    pub cum_weight: f64,
+    pub class: u16,
+    pub op: OpSpec,
+    pub size_bytes: u32,
+    pub response_bytes: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum WorkloadV {
+    Poisson { rate_per_ns: f64 },
+    Constant { rate_per_ns: f64 },
+    /// Piecewise-linear rate (per ns) over time: sorted breakpoints (t_ns, rate) with
+    /// linear interpolation; constant before the first and after the last.
+    Schedule { points: Vec<(f64, f64)>, max_rate_per_ns: f64, poisson: bool },
+    Closed { users: u32, think: Dist },
+}
+
+impl WorkloadV {
+    /// Offered rate at time `t_ns`, per ns (closed loops: none).
+    pub fn rate_at(&self, t_ns: f64) -> Option<f64> {
+        match self {
+            WorkloadV::Poisson { rate_per_ns } | WorkloadV::Constant { rate_per_ns } => Some(*rate_per_ns),
+            WorkloadV::Schedule { points, .. } => Some(schedule_rate(points, t_ns)),
+            WorkloadV::Closed { .. } => None,
+        }
+    }
+}
+
+/// Rate of a piecewise-linear schedule at `t`.
+pub fn schedule_rate(points: &[(f64, f64)], t: f64) -> f64 {
+    if points.is_empty() {
+        return 0.0;
+    }
+    let i = points.partition_point(|&(pt, _)| pt <= t);
+    if i == 0 {
+        return points[0].1;
+    }
+    if i == points.len() {
+        return points[i - 1].1;
+    }
+    let (t0, r0) = points[i - 1];
+    let (t1, r1) = points[i];
+    if t1 <= t0 { r1 } else { r0 + (r1 - r0) * (t - t0) / (t1 - t0) }
+}
+
+#[derive(Clone, Debug)]
+pub enum KeysV {
+    Uniform { count: u64 },
+    /// Cumulative probabilities for Zipf over `count` keys (inverse-CDF sampling).
+    Zipf { count: u64, s: f64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct RetryV {
+    pub max_attempts: u32,
+    pub base: SimTime,
+    pub max: SimTime,
+    pub multiplier: f64,
+    pub jitter: Jitter,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerV {
+    pub workers: u32,
+    pub queue_capacity: u32,
+    pub service: Dist,
+    /// Per class id; `None` = use `service`.
+    pub service_by_class: Vec<Option<Dist>>,
+    pub blocking: bool,
+    pub calls: Vec<CallV>,
+    /// The model this server was described from, if any.
+    pub model: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum CallV {
+    Call { target: usize, timeout: Option<SimTime> },
+    Parallel { targets: Vec<usize>, wait_for: Gather, timeout: Option<SimTime> },
+    Enqueue { queue: usize, timeout: Option<SimTime> },
+}
+
+#[derive(Clone, Debug)]
+pub struct QueueV {
+    pub capacity: u32,
+    pub consumers: u32,
+    pub service: Dist,
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkProps {
+    pub latency: Dist,
+    pub loss: f64,
+    /// Bytes per ns; `None` = infinite bandwidth.
+    pub bytes_per_ns: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkV {
+    pub from: usize,
+    pub to: usize,
+    pub one_way: bool,
+    pub props: LinkProps,
+}
+
+#[derive(Clone, Debug)]
+pub struct FaultV {
+    pub at: SimTime,
+    pub action: FaultActionV,
+}
+
+#[derive(Clone, Debug)]
+pub enum FaultActionV {
+    Partition { groups: Vec<Vec<usize>> },
+    PartitionOneWay { from: Vec<usize>, to: Vec<usize> },
+    Heal,
+    Crash(usize),
+    Restart(usize),
+    Slow { node: usize, factor: f64 },
+    LinkLatency { link: usize, latency: Dist },
+    LinkLoss { link: usize, loss: f64 },
+}
+
+/// A fault's time window, for chart shading and "during the fault" metrics.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FaultWindow {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub label: String,
+    pub kind: String,
+}
+
+impl Scenario {
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+}

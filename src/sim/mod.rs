@@ -1,0 +1,349 @@
+//! Wiring a validated scenario into a runnable simulation, running it for one
+//! seed, and condensing what was recorded into a [`RunResult`].
+
+pub mod msg;
+pub mod world;
+
+use crate::components::client::Client;
+use crate::components::faults::FaultInjector;
+use crate::components::mq::MessageQueue;
+use crate::components::network::{NetCounters, Network};
+use crate::components::server::Server;
+use crate::engine::{NodeId, RunEnd, Sim, SimTime};
+use crate::metrics::Recorder;
+use crate::scenario::validated::{CallV, NodeKind, Scenario, WorkloadV};
+use crate::theory::{self, Prediction};
+use msg::Msg;
+use serde::{Deserialize, Serialize};
+use world::SimWorld;
+
+/// Build the simulation for `seed`.
+pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
+    let mut rec = Recorder::new(sc.warmup, sc.bucket, sc.duration, sc.classes.len());
+    let n = sc.nodes.len();
+    let metric_ids: Vec<Option<usize>> = sc
+        .nodes
+        .iter()
+        .map(|node| match &node.kind {
+            NodeKind::Server(s) => Some(rec.add_node(&node.name, "server", s.workers, true)),
+            NodeKind::Queue(q) => Some(rec.add_node(&node.name, "queue", q.consumers, true)),
+            NodeKind::Client(_) => None,
+        })
+        .collect();
+    let world = SimWorld {
+        net: Network::new(seed, n + 1, &sc.links, sc.default_link.as_ref()),
+        rec,
+        slow: vec![1.0; n + 1],
+        node_events: Vec::new(),
+    };
+    let mut sim = Sim::new(seed, world);
+    let mut client_index = 0;
+    for (i, node) in sc.nodes.iter().enumerate() {
+        let id = match &node.kind {
+            NodeKind::Client(c) => {
+                client_index += 1;
+                sim.add(&node.name, Box::new(Client::new(c.clone(), client_index)))
+            }
+            NodeKind::Server(s) => sim.add(&node.name, Box::new(Server::new(s.clone(), metric_ids[i].unwrap_or(0)))),
+            NodeKind::Queue(q) => sim.add(&node.name, Box::new(MessageQueue::new(q.clone(), metric_ids[i].unwrap_or(0)))),
+        };
+        debug_assert_eq!(id, NodeId(i as u32));
+    }
+    sim.add("__faults", Box::new(FaultInjector::new(sc.faults.clone())));
+    sim
+}
+
+/// One time bucket of a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TsRow {
+    pub t_s: f64,
+    pub ok: u64,
+    pub errors: u64,
+    pub rejected: u64,
+    pub timeouts: u64,
+    pub throughput_per_s: f64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_p999: f64,
+}
+
+/// Per node summary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeSummary {
+    pub name: String,
+    pub kind: String,
+    pub workers: u32,
+    pub utilization: f64,
+    pub queue_len_mean: f64,
+    pub queue_len_max: u32,
+    pub arrivals: u64,
+    pub completed: u64,
+    pub rejected: u64,
+    pub lost_crash: u64,
+    pub sojourn_ms_mean: f64,
+    pub sojourn_ms_p99: f64,
+    pub offered_per_s: Option<f64>,
+    pub prediction: Option<Prediction>,
+    /// Per bucket (utilization, mean queue length).
+    pub series: Vec<(f64, f64)>,
+}
+
+/// Everything a run produced, condensed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunResult {
+    pub seed: u64,
+    pub end: RunEnd,
+    pub end_message: String,
+    pub events: u64,
+    pub simulated_s: f64,
+    pub measured_s: f64,
+    /// Flat, ordered summary metrics (name, value); the basis of aggregation.
+    pub metrics: Vec<(String, f64)>,
+    pub nodes: Vec<NodeSummary>,
+    pub network: NetCounters,
+    pub timeseries: Vec<TsRow>,
+    /// Latency CDF points (ms, cumulative fraction).
+    pub cdf: Vec<(f64, f64)>,
+}
+
+impl RunResult {
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+}
+
+/// Offered Poisson load (per second) at each node, propagated along calls.
+/// `None` where it is not known (closed loops).
+pub fn offered_load(sc: &Scenario) -> Vec<Option<f64>> {
+    let n = sc.nodes.len();
+    let mut lam = vec![Some(0.0f64); n];
+    let mut direct = vec![0.0f64; n];
+    for node in &sc.nodes {
+        if let NodeKind::Client(c) = &node.kind {
+            match &c.workload {
+                WorkloadV::Closed { .. } => lam[c.target] = None,
+                w => {
+                    let r = match w {
+                        WorkloadV::Poisson { rate_per_ns } | WorkloadV::Constant { rate_per_ns } => *rate_per_ns * 1e9,
+                        WorkloadV::Schedule { points, .. } => {
+                            // Time-average over the run.
+                            let d = sc.duration.as_ns() as f64;
+                            let steps = 1000;
+                            (0..steps).map(|k| crate::scenario::validated::schedule_rate(points, d * (k as f64 + 0.5) / steps as f64)).sum::<f64>() / steps as f64 * 1e9
+                        }
+                        WorkloadV::Closed { .. } => 0.0,
+                    };
+                    direct[c.target] += r;
+                }
+            }
+        }
+    }
+    // Propagate in rounds (call graphs are small); cycles stop after n rounds.
+    let mut cur = direct.clone();
+    let mut total = direct.clone();
+    for _ in 0..n {
+        let mut next = vec![0.0; n];
+        for (i, node) in sc.nodes.iter().enumerate() {
+            if let NodeKind::Server(s) = &node.kind {
+                for c in &s.calls {
+                    match c {
+                        CallV::Call { target, .. } => next[*target] += cur[i],
+                        CallV::Parallel { targets, .. } => targets.iter().for_each(|t| next[*t] += cur[i]),
+                        CallV::Enqueue { queue, .. } => next[*queue] += cur[i],
+                    }
+                }
+            }
+        }
+        if next.iter().all(|x| *x == 0.0) {
+            break;
+        }
+        for i in 0..n {
+            total[i] += next[i];
+        }
+        cur = next;
+    }
+    for i in 0..n {
+        if let Some(l) = &mut lam[i] {
+            *l = total[i];
+        }
+    }
+    lam
+}
+
+/// Predictions per node (index-aligned with `sc.nodes`).
+pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
+    let lam = offered_load(sc);
+    sc.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| match &node.kind {
+            NodeKind::Server(s) => {
+                let l = lam[i];
+                // Only leaves (no calls) have a service time that is the whole story.
+                let p = l.filter(|_| s.calls.is_empty() && s.service_by_class.iter().all(Option::is_none)).and_then(|l| {
+                    theory::predict(l, s.workers, s.queue_capacity, s.service.mean_ns() / 1e9, s.service.scv(), s.service.is_exponential())
+                });
+                (l, p)
+            }
+            NodeKind::Queue(q) => {
+                let l = lam[i];
+                (l, l.and_then(|l| theory::predict(l, q.consumers, q.capacity.saturating_sub(q.consumers), q.service.mean_ns() / 1e9, q.service.scv(), q.service.is_exponential())))
+            }
+            NodeKind::Client(_) => (None, None),
+        })
+        .collect()
+}
+
+/// Run one seed of a scenario to its horizon.
+pub fn run(sc: &Scenario, seed: u64) -> RunResult {
+    let mut sim = build(sc, seed);
+    let end = sim.run(sc.duration, sc.max_events);
+    sim.finish();
+    let now = sim.now();
+    let events = sim.events();
+    let end_message = match end {
+        RunEnd::Horizon | RunEnd::Idle => format!("reached the scenario's duration ({} s)", sc.duration.as_secs_f64()),
+        RunEnd::EventLimit => format!(
+            "stopped at the event limit ({} events) at t = {:.3} s of {} s; raise `max_events` or shorten `duration_s`",
+            sc.max_events,
+            now.as_secs_f64(),
+            sc.duration.as_secs_f64()
+        ),
+        RunEnd::Stopped => format!("stopped by a component at t = {:.3} s", now.as_secs_f64()),
+    };
+    let w = &mut sim.world;
+    w.rec.finish(now);
+    summarize(sc, seed, end, end_message, events, now, w)
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events: u64, now: SimTime, w: &SimWorld) -> RunResult {
+    let rec = &w.rec;
+    let measured_ns = rec.measured_ns(now);
+    let measured_s = measured_ns / 1e9;
+    let done = rec.ok + rec.errors + rec.rejected + rec.timeouts;
+    let h = &rec.latency;
+    let q = |p: f64| if h.is_empty() { f64::NAN } else { ms(h.value_at_quantile(p)) };
+    let mut m: Vec<(String, f64)> = Vec::new();
+    let rate = |x: u64| if measured_s > 0.0 { x as f64 / measured_s } else { f64::NAN };
+    m.push(("throughput_per_s".into(), rate(rec.ok)));
+    m.push(("offered_per_s".into(), rate(rec.started)));
+    m.push(("availability".into(), if done > 0 { rec.ok as f64 / done as f64 } else { f64::NAN }));
+    m.push(("latency_ms_mean".into(), if h.is_empty() { f64::NAN } else { h.mean() / 1e6 }));
+    m.push(("latency_ms_p50".into(), q(0.5)));
+    m.push(("latency_ms_p90".into(), q(0.9)));
+    m.push(("latency_ms_p99".into(), q(0.99)));
+    m.push(("latency_ms_p999".into(), q(0.999)));
+    m.push(("latency_ms_max".into(), if h.is_empty() { f64::NAN } else { ms(h.max()) }));
+    m.push(("requests_ok".into(), rec.ok as f64));
+    m.push(("errors".into(), rec.errors as f64));
+    m.push(("rejected".into(), rec.rejected as f64));
+    m.push(("timeouts".into(), rec.timeouts as f64));
+    m.push(("retries".into(), rec.retries as f64));
+    m.push(("error_rate".into(), if done > 0 { (done - rec.ok) as f64 / done as f64 } else { f64::NAN }));
+    // Little's law over the clients: L (time-average requests in the system)
+    // against λW (completion rate × mean time in system, all outcomes).
+    let l_measured = if measured_ns > 0.0 { rec.in_system_area / measured_ns } else { f64::NAN };
+    m.push(("littles_l_measured".into(), l_measured));
+    let l_pred = if h.is_empty() { f64::NAN } else { rate(rec.ok) * h.mean() / 1e9 };
+    m.push(("littles_l_lambda_w".into(), l_pred));
+    for (ci, c) in sc.classes.iter().enumerate() {
+        if sc.classes.len() > 1 {
+            let hc = &rec.latency_by_class[ci];
+            m.push((format!("class.{}.latency_ms_p50", c.name), if hc.is_empty() { f64::NAN } else { ms(hc.value_at_quantile(0.5)) }));
+            m.push((format!("class.{}.latency_ms_p99", c.name), if hc.is_empty() { f64::NAN } else { ms(hc.value_at_quantile(0.99)) }));
+            m.push((format!("class.{}.throughput_per_s", c.name), rate(hc.len())));
+        }
+    }
+    let preds = predictions(sc);
+    let mut nodes = Vec::new();
+    let bucket_ns = rec.bucket_ns() as f64;
+    let measure_from = rec.measure_from.unwrap_or(now);
+    for nl in &rec.nodes {
+        let idx = sc.node_index(&nl.name).unwrap_or(0);
+        let util = if measured_ns > 0.0 { nl.busy_area / measured_ns / f64::from(nl.capacity.max(1)) } else { f64::NAN };
+        let qlen = if measured_ns > 0.0 { nl.queue_area / measured_ns } else { f64::NAN };
+        let (sj_mean, sj_p99) = match &nl.sojourn {
+            Some(hs) if !hs.is_empty() => (hs.mean() / 1e6, ms(hs.value_at_quantile(0.99))),
+            _ => (f64::NAN, f64::NAN),
+        };
+        m.push((format!("node.{}.utilization", nl.name), util));
+        m.push((format!("node.{}.queue_len_mean", nl.name), qlen));
+        m.push((format!("node.{}.sojourn_ms_mean", nl.name), sj_mean));
+        m.push((format!("node.{}.rejected", nl.name), nl.rejected as f64));
+        m.push((format!("node.{}.lost_crash", nl.name), nl.lost_crash as f64));
+        let series = nl
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(b, &(busy, queue))| {
+                // Measured length of this bucket.
+                let start = (b as f64 * bucket_ns).max(measure_from.as_ns() as f64);
+                let end = ((b + 1) as f64 * bucket_ns).min(now.as_ns() as f64);
+                let len = (end - start).max(0.0);
+                if len > 0.0 { (busy / len / f64::from(nl.capacity.max(1)), queue / len) } else { (f64::NAN, f64::NAN) }
+            })
+            .collect();
+        nodes.push(NodeSummary {
+            name: nl.name.clone(),
+            kind: nl.kind.to_string(),
+            workers: nl.capacity,
+            utilization: util,
+            queue_len_mean: qlen,
+            queue_len_max: nl.queue_max,
+            arrivals: nl.arrivals,
+            completed: nl.completed,
+            rejected: nl.rejected,
+            lost_crash: nl.lost_crash,
+            sojourn_ms_mean: sj_mean,
+            sojourn_ms_p99: sj_p99,
+            offered_per_s: preds[idx].0,
+            prediction: preds[idx].1.clone(),
+            series,
+        });
+    }
+    let mut timeseries = Vec::with_capacity(rec.buckets.len());
+    let bucket_s = bucket_ns / 1e9;
+    for (b, bk) in rec.buckets.iter().enumerate() {
+        let t0 = b as f64 * bucket_s;
+        let qb = |p: f64| if bk.latency.is_empty() { f64::NAN } else { ms(bk.latency.value_at_quantile(p)) };
+        timeseries.push(TsRow {
+            t_s: t0,
+            ok: bk.ok,
+            errors: bk.errors,
+            rejected: bk.rejected,
+            timeouts: bk.timeouts,
+            throughput_per_s: bk.ok as f64 / bucket_s,
+            latency_ms_p50: qb(0.5),
+            latency_ms_p99: qb(0.99),
+            latency_ms_p999: qb(0.999),
+        });
+    }
+    let mut cdf = Vec::new();
+    if !h.is_empty() {
+        let mut last_q = -1.0;
+        for v in h.iter_quantiles(1) {
+            let qv = v.quantile_iterated_to();
+            if qv - last_q >= 0.002 || qv >= 1.0 {
+                cdf.push((ms(v.value_iterated_to()), qv));
+                last_q = qv;
+            }
+        }
+    }
+    RunResult {
+        seed,
+        end,
+        end_message,
+        events,
+        simulated_s: now.as_secs_f64(),
+        measured_s,
+        metrics: m,
+        nodes,
+        network: w.net.counters,
+        timeseries,
+        cdf,
+    }
+}

@@ -1,0 +1,68 @@
+//! The closed set of messages simulated nodes exchange. `Debug` + `Clone`, so any
+//! run can be traced; small and `Copy` where possible, so the hot path never allocates.
+
+use crate::scenario::spec::OpSpec;
+
+/// A request for work (from a client, or from a server calling downstream).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Request {
+    /// Chosen by the sender; echoed in the response. Unique per sender.
+    pub id: u64,
+    /// Request type (index into the scenario's classes).
+    pub class: u16,
+    pub op: OpSpec,
+    pub key: u64,
+    /// Value written (writes, cas new value).
+    pub value: i64,
+    /// Expected value for a compare-and-set (`i64::MIN` = nil).
+    pub expected: i64,
+    pub size_bytes: u32,
+    pub response_bytes: u32,
+    /// The client node that started the whole chain, and its session.
+    pub client: u32,
+    pub session: u64,
+}
+
+/// How a request ended, as seen by whoever asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Failed (a downstream error or timeout, an unavailable store …).
+    Error,
+    /// Refused at once by a full queue: back pressure, the "503".
+    Rejected,
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Response {
+    pub id: u64,
+    pub status: Status,
+    /// Value read (`None` = nil / not found).
+    pub value: Option<i64>,
+    pub size_bytes: u32,
+}
+
+/// Every message in a simulation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Msg {
+    Request(Request),
+    Response(Response),
+    /// A job put on a message queue.
+    Job { id: u64, class: u16, size_bytes: u32 },
+    /// The queue's answer: accepted, or refused because it was full.
+    JobAck { id: u64, accepted: bool },
+}
+
+impl Msg {
+    /// Size on the wire, for bandwidth.
+    #[inline]
+    pub fn size_bytes(&self) -> u32 {
+        match self {
+            Msg::Request(r) => r.size_bytes,
+            Msg::Response(r) => r.size_bytes,
+            Msg::Job { size_bytes, .. } => *size_bytes,
+            Msg::JobAck { .. } => 64,
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The shared world of a run: the network, the recorder and node speed factors.
+//! Components reach it through `ctx.world`.
+
+use super::msg::Msg;
+use crate::components::network::Network;
+use crate::engine::{NodeId, SimTime, Transit, World};
+use crate::metrics::Recorder;
+
+pub struct SimWorld {
+    pub net: Network,
+    pub rec: Recorder,
+    /// Service-time multiplier per node (the `Slow` fault).
+    pub slow: Vec<f64>,
+    /// (time, node, alive) for timelines.
+    pub node_events: Vec<(SimTime, u32, bool)>,
+}
+
+impl World<Msg> for SimWorld {
+    #[inline]
+    fn transit(&mut self, now: SimTime, from: NodeId, to: NodeId, msg: &Msg) -> Transit {
+        self.net.transit(now, from, to, msg.size_bytes())
+    }
+
+    #[inline]
+    fn deliverable(&mut self, _now: SimTime, from: NodeId, to: NodeId, _msg: &Msg, to_alive: bool) -> bool {
+        self.net.deliverable(from, to, to_alive)
+    }
+
+    fn node_state_changed(&mut self, now: SimTime, node: NodeId, alive: bool) {
+        self.node_events.push((now, node.0, alive));
+    }
+}
+
+/// The context type components see.
+pub type Ctx<'a> = crate::engine::Ctx<'a, Msg, SimWorld>;
