@@ -65,6 +65,7 @@ impl Component<Msg, SimWorld> for MessageQueue {
             if self.busy < self.consumers {
                 self.start(ctx, ctx.now);
             } else {
+                ctx.world.rec.node_waited(self.metric, ctx.now);
                 self.waiting.push_back(ctx.now);
             }
             self.levels(ctx);

@@ -216,6 +216,7 @@ impl Server {
         if self.busy < self.cfg.workers {
             self.start(ctx, slot);
         } else {
+            ctx.world.rec.node_waited(self.metric, ctx.now);
             self.queue.push_back(slot);
         }
         self.levels(ctx);

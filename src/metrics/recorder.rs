@@ -54,6 +54,8 @@ pub struct NodeLevels {
     pub arrivals: u64,
     pub completed: u64,
     pub rejected: u64,
+    /// Arrivals that found every worker busy and queued.
+    pub waited: u64,
     pub lost_crash: u64,
     /// Per bucket: (busy area, queue area) in ns·count.
     pub buckets: Vec<(f64, f64)>,
@@ -78,6 +80,9 @@ pub struct Recorder {
     pub retries: u64,
     pub late_responses: u64,
     pub started: u64,
+    /// Sum of end-to-end times of every finished request (all outcomes), for λW.
+    pub sojourn_sum_ns: f64,
+    pub finished: u64,
     completed_total: u64,
     /// Requests in the system (sent by clients, not yet finished): Little's L.
     in_system: u64,
@@ -111,6 +116,8 @@ impl Recorder {
             retries: 0,
             late_responses: 0,
             started: 0,
+            sojourn_sum_ns: 0.0,
+            finished: 0,
             completed_total: 0,
             in_system: 0,
             in_system_last: SimTime::ZERO,
@@ -154,6 +161,7 @@ impl Recorder {
             arrivals: 0,
             completed: 0,
             rejected: 0,
+            waited: 0,
             lost_crash: 0,
             buckets: vec![(0.0, 0.0); self.n_buckets],
             sojourn: sojourn.then(hist),
@@ -205,6 +213,8 @@ impl Recorder {
         }
         let b = self.bucket_of(now);
         let lat = (now - started).as_ns().max(1);
+        self.sojourn_sum_ns += lat as f64;
+        self.finished += 1;
         match outcome {
             Outcome::Ok => {
                 self.ok += 1;
@@ -296,6 +306,13 @@ impl Recorder {
     pub fn node_rejected(&mut self, node: usize, now: SimTime) {
         if self.measuring(now) {
             self.nodes[node].rejected += 1;
+        }
+    }
+
+    #[inline]
+    pub fn node_waited(&mut self, node: usize, now: SimTime) {
+        if self.measuring(now) {
+            self.nodes[node].waited += 1;
         }
     }
 

@@ -248,7 +248,8 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
     // against λW (completion rate × mean time in system, all outcomes).
     let l_measured = if measured_ns > 0.0 { rec.in_system_area / measured_ns } else { f64::NAN };
     m.push(("littles_l_measured".into(), l_measured));
-    let l_pred = if h.is_empty() { f64::NAN } else { rate(rec.ok) * h.mean() / 1e9 };
+    // λW with every outcome (timeouts and errors spend time in the system too).
+    let l_pred = if measured_ns > 0.0 { rec.sojourn_sum_ns / measured_ns } else { f64::NAN };
     m.push(("littles_l_lambda_w".into(), l_pred));
     for (ci, c) in sc.classes.iter().enumerate() {
         if sc.classes.len() > 1 {
@@ -274,6 +275,9 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
         m.push((format!("node.{}.queue_len_mean", nl.name), qlen));
         m.push((format!("node.{}.sojourn_ms_mean", nl.name), sj_mean));
         m.push((format!("node.{}.rejected", nl.name), nl.rejected as f64));
+        let arr = nl.arrivals as f64;
+        m.push((format!("node.{}.p_wait", nl.name), if arr > 0.0 { nl.waited as f64 / arr } else { f64::NAN }));
+        m.push((format!("node.{}.reject_rate", nl.name), if arr > 0.0 { nl.rejected as f64 / arr } else { f64::NAN }));
         m.push((format!("node.{}.lost_crash", nl.name), nl.lost_crash as f64));
         let series = nl
             .buckets
