@@ -33,8 +33,11 @@ pub struct Network {
     n: usize,
     links: Vec<LinkState>,
     graph: UnGraph<(), usize>,
-    /// Route cache: hops (link index, direction) per (from, to); computed on first use.
-    routes: Vec<Option<Option<Box<[(u32, u8)]>>>>,
+    /// Route cache per (from, to): `None` = not computed yet, `Some(None)` = no
+    /// route, `Some(Some((start, len)))` = hops in `hops[start..start+len]`.
+    routes: Vec<Option<Option<(u32, u32)>>>,
+    /// (link index, direction) of every cached route, concatenated.
+    hops: Vec<(u32, u8)>,
     default: Option<(LinkProps, SimRng)>,
     blocked: Vec<bool>,
     pub counters: NetCounters,
@@ -64,6 +67,7 @@ impl Network {
             links: states,
             graph,
             routes: vec![None; n * n],
+            hops: Vec::new(),
             default: default.map(|d| (d.clone(), detrand::stream(seed, "link:default"))),
             blocked: vec![false; n * n],
             counters: NetCounters::default(),
@@ -71,10 +75,10 @@ impl Network {
         }
     }
 
-    fn route(&mut self, from: usize, to: usize) -> Option<Box<[(u32, u8)]>> {
+    fn route(&mut self, from: usize, to: usize) -> Option<(u32, u32)> {
         let k = from * self.n + to;
-        if let Some(r) = &self.routes[k] {
-            return r.clone();
+        if let Some(r) = self.routes[k] {
+            return r;
         }
         // Dijkstra on mean latency (+1 ns per hop so fewer hops win ties), honouring direction.
         let weights: Vec<f64> = self.links.iter().map(|l| l.props.latency.mean_ns() + 1.0).collect();
@@ -102,13 +106,18 @@ impl Network {
                     .min_by(|x, y| weights[x.0].total_cmp(&weights[y.0]).then(x.0.cmp(&y.0)))?;
                 hops.push((best.0 as u32, u8::from(best.1.from != a)));
             }
-            Some(hops.into_boxed_slice())
+            Some(hops)
         });
         // A one-way link may have been used against its direction by the undirected
         // search; such a route is unusable.
         let hops = hops.filter(|h| h.iter().all(|&(li, d)| !(self.links[li as usize].one_way && d == 1)));
-        self.routes[k] = Some(hops.clone());
-        hops
+        let r = hops.map(|h| {
+            let start = self.hops.len() as u32;
+            self.hops.extend_from_slice(&h);
+            (start, h.len() as u32)
+        });
+        self.routes[k] = Some(r);
+        r
     }
 
     /// When does a message of `size` bytes sent now arrive?
@@ -123,15 +132,16 @@ impl Network {
             self.counters.lost_partition += 1;
             return Transit::Dropped;
         }
-        let hops = match &self.routes[f * self.n + t] {
-            Some(r) => r.clone(),
+        let hops = match self.routes[f * self.n + t] {
+            Some(r) => r,
             None => self.route(f, t),
         };
         let mut at = now;
         match hops {
-            Some(hops) if !hops.is_empty() => {
+            Some((start, len)) if len > 0 => {
                 let mut prev = f;
-                for &(li, dir) in hops.iter() {
+                for h in start..start + len {
+                    let (li, dir) = self.hops[h as usize];
                     let l = &mut self.links[li as usize];
                     let next = if dir == 0 { l.to } else { l.from };
                     if prev != f && self.blocked[prev * self.n + next] {
@@ -234,6 +244,7 @@ impl Network {
         }
         // Latency changes may change the best routes.
         self.routes.iter_mut().for_each(|r| *r = None);
+        self.hops.clear();
     }
 
     pub fn set_loss(&mut self, link: usize, loss: f64) {

@@ -18,8 +18,10 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")
 }
 
-fn small_hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 2).expect("valid bounds")
+/// Per-bucket histograms: 2 significant digits, 1 µs resolution, 32-bit counts
+/// (≈ 13 KB each), so long runs with many buckets stay small.
+fn small_hist() -> Histogram<u32> {
+    Histogram::new_with_bounds(1_000, 3_600_000_000_000, 2).expect("valid bounds")
 }
 
 /// Counters and a latency histogram for one time bucket.
@@ -29,7 +31,7 @@ pub struct Bucket {
     pub errors: u64,
     pub rejected: u64,
     pub timeouts: u64,
-    pub latency: Histogram<u64>,
+    pub latency: Histogram<u32>,
 }
 
 impl Bucket {
@@ -223,7 +225,7 @@ impl Recorder {
                     h.saturating_record(lat);
                 }
                 self.buckets[b].ok += 1;
-                self.buckets[b].latency.saturating_record(lat);
+                self.buckets[b].latency.saturating_record(lat.max(1_000));
             }
             Outcome::Error => {
                 self.errors += 1;
