@@ -9,3 +9,4 @@ pub mod load_balancer;
 pub mod mq;
 pub mod network;
 pub mod server;
+pub mod store;

@@ -1,0 +1,233 @@
+//! A replicated key-value store. Each replica is an ordinary node on the simulated
+//! network (so partitions, latency, loss, crashes and slow nodes act on replication
+//! traffic). The replication policy is a pure state machine behind
+//! [`ReplicaPolicy`]: it reacts to client operations, peer messages and timers and
+//! emits actions through [`Io`]; the [`replica`] component adapts it to the engine.
+//!
+//! Policies: [`leader`] (single leader sync / semi-sync / async, heartbeat failover
+//! with or without fencing, and a Raft-style CP reference design), [`leaderless`]
+//! (Dynamo-style N/R/W quorums with read repair, anti-entropy, sloppy quorum and
+//! hinted handoff) and [`multileader`] (every replica accepts writes; LWW on skewed
+//! clocks or version-vector siblings).
+
+pub mod leader;
+pub mod leaderless;
+pub mod multileader;
+pub mod replica;
+
+use crate::detrand::SimRng;
+use crate::engine::SimTime;
+use crate::scenario::spec::OpSpec;
+use serde::Deserialize;
+
+/// A register value. Simulated writes carry globally unique values.
+pub type Value = i64;
+
+/// A client operation as it arrives at a replica.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientOp {
+    /// Opaque handle the replica passes back in [`Io::reply`] (identifies client + request).
+    pub handle: u64,
+    pub op: OpSpec,
+    pub key: u64,
+    /// Write: value written. Cas: new value.
+    pub value: Value,
+    /// Cas: expected current value (`None` = nil, never written).
+    pub expected: Option<Value>,
+}
+
+/// A replica's answer to a client operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Done. Reads carry the value read (`None` = nil). A Cas that did not match
+    /// is `Fail`, not `Ok`.
+    Ok(Option<Value>),
+    /// Definitely not applied (refused: no quorum reachable before doing anything,
+    /// cas mismatch, read-only replica …).
+    Fail,
+    /// May or may not have been applied (e.g. replicated to some but acknowledgements
+    /// did not arrive in time). Recorded as indeterminate in the history.
+    Unknown,
+    /// Not the leader: the client should retry at replica `leader` (if known).
+    Redirect(Option<usize>),
+}
+
+/// Something worth putting on the timeline or counting.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreEvent {
+    /// This replica became leader for `term`.
+    BecameLeader { term: u64 },
+    /// This replica stopped being leader.
+    SteppedDown { term: u64 },
+    /// A write conflict was detected and resolved (LWW) or kept (siblings).
+    Conflict { key: u64, kept_siblings: bool },
+    /// A hinted-handoff hint was stored for an unreachable replica.
+    HintStored,
+    /// A read repair was sent.
+    ReadRepair,
+}
+
+/// What a policy asks for; applied by the replica component after the handler.
+#[derive(Clone, Debug)]
+pub enum Action {
+    Reply { handle: u64, reply: Reply },
+    Send { to: usize, msg: PeerMsg },
+    Timer { delay: SimTime, tag: u64 },
+    Event(StoreEvent),
+}
+
+/// The world as a policy sees it. Policies never touch the engine directly.
+pub struct Io<'a> {
+    /// True time (for timers and metrics only).
+    pub now: SimTime,
+    /// This replica's index, 0..n.
+    pub me: usize,
+    /// Number of replicas in the group.
+    pub n: usize,
+    /// This replica's random stream.
+    pub rng: &'a mut SimRng,
+    /// This replica's clock offset (ns) from true time: LWW timestamps use
+    /// [`Io::local_clock_ns`], never `now`.
+    pub clock_skew_ns: i64,
+    pub actions: &'a mut Vec<Action>,
+}
+
+impl Io<'_> {
+    pub fn reply(&mut self, handle: u64, reply: Reply) {
+        self.actions.push(Action::Reply { handle, reply });
+    }
+    pub fn send(&mut self, to: usize, msg: PeerMsg) {
+        if to != self.me {
+            self.actions.push(Action::Send { to, msg });
+        }
+    }
+    /// Send to every other replica.
+    pub fn broadcast(&mut self, msg: PeerMsg) {
+        for r in 0..self.n {
+            if r != self.me {
+                self.actions.push(Action::Send { to: r, msg: msg.clone() });
+            }
+        }
+    }
+    pub fn timer(&mut self, delay: SimTime, tag: u64) {
+        self.actions.push(Action::Timer { delay, tag });
+    }
+    pub fn event(&mut self, e: StoreEvent) {
+        self.actions.push(Action::Event(e));
+    }
+    /// This node's (possibly skewed) wall clock, ns.
+    pub fn local_clock_ns(&self) -> i64 {
+        self.now.as_ns() as i64 + self.clock_skew_ns
+    }
+}
+
+/// Role of a replica, for timelines and client routing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Follower,
+    Candidate,
+    /// Leaderless and multi-leader replicas.
+    Peer,
+}
+
+/// A replication policy at one replica: a pure state machine.
+pub trait ReplicaPolicy {
+    fn on_start(&mut self, io: &mut Io<'_>);
+    fn on_client(&mut self, io: &mut Io<'_>, op: ClientOp);
+    fn on_peer(&mut self, io: &mut Io<'_>, from: usize, msg: PeerMsg);
+    fn on_timer(&mut self, io: &mut Io<'_>, tag: u64);
+    /// The node crashed: lose volatile state (what the policy keeps on "disk" —
+    /// e.g. a Raft log, current term, vote — survives). Timers are cancelled by the engine.
+    fn on_crash(&mut self);
+    /// The node restarted (set timers again).
+    fn on_restart(&mut self, io: &mut Io<'_>);
+    /// Values this replica holds for `key` (several = siblings), sorted.
+    fn values(&self, key: u64) -> Vec<Value>;
+    /// Keys this replica holds, ascending.
+    fn keys(&self) -> Vec<u64>;
+    fn role(&self) -> Role;
+    /// Current term/epoch (0 where meaningless).
+    fn term(&self) -> u64 {
+        0
+    }
+}
+
+/// Replication traffic. One variant per policy family; each family's file owns its type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PeerMsg {
+    Leader(leader::LeaderMsg),
+    Quorum(leaderless::QuorumMsg),
+    Multi(multileader::MultiMsg),
+}
+
+impl PeerMsg {
+    /// Size on the wire (for bandwidth).
+    pub fn size_bytes(&self) -> u32 {
+        match self {
+            PeerMsg::Leader(m) => m.size_bytes(),
+            PeerMsg::Quorum(m) => m.size_bytes(),
+            PeerMsg::Multi(m) => m.size_bytes(),
+        }
+    }
+}
+
+/// The policy as written in a scenario (`policy:` of a `Store`).
+#[derive(Clone, Debug, Deserialize)]
+pub enum PolicySpec {
+    /// Single leader (sync, semi-sync or async), optional heartbeat failover.
+    Leader(leader::LeaderSpec),
+    /// Raft-style majority replication with elections (the CP reference design).
+    Raft(leader::RaftSpec),
+    /// Dynamo-style N/R/W quorums.
+    Leaderless(leaderless::QuorumSpec),
+    /// Every replica accepts writes; asynchronous replication.
+    MultiLeader(multileader::MultiSpec),
+}
+
+/// A problem in a policy spec: (field path relative to `policy`, message, hint).
+pub type SpecProblem = (String, String, String);
+
+impl PolicySpec {
+    /// Check parameters against the group size `n`.
+    pub fn validate(&self, n: usize) -> Vec<SpecProblem> {
+        match self {
+            PolicySpec::Leader(s) => s.validate(n),
+            PolicySpec::Raft(s) => s.validate(n),
+            PolicySpec::Leaderless(s) => s.validate(n),
+            PolicySpec::MultiLeader(s) => s.validate(n),
+        }
+    }
+
+    /// The policy for replica `me` of `n`.
+    pub fn build(&self, me: usize, n: usize) -> Box<dyn ReplicaPolicy> {
+        match self {
+            PolicySpec::Leader(s) => leader::build_leader(s, me, n),
+            PolicySpec::Raft(s) => leader::build_raft(s, me, n),
+            PolicySpec::Leaderless(s) => leaderless::build(s, me, n),
+            PolicySpec::MultiLeader(s) => multileader::build(s, me, n),
+        }
+    }
+
+    /// Where clients should send operations by default.
+    pub fn default_route(&self) -> Route {
+        match self {
+            PolicySpec::Leader(_) | PolicySpec::Raft(_) => Route::Leader,
+            PolicySpec::Leaderless(_) | PolicySpec::MultiLeader(_) => Route::Nearest,
+        }
+    }
+}
+
+/// How a client picks the replica for an operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum Route {
+    /// The replica the client believes is leader (following redirects).
+    Leader,
+    /// A uniformly random replica per operation.
+    Random,
+    /// The replica with the lowest mean link latency from the client.
+    #[default]
+    Nearest,
+    /// Always replica `i` (0-based).
+    Replica(usize),
+}

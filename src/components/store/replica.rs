@@ -1,0 +1,1 @@
+//! The replica component: adapts a [`ReplicaPolicy`] to the engine (being wired).
