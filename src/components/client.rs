@@ -24,7 +24,10 @@ const SLOT_BITS: u32 = 24;
 struct Pending {
     id: u64,
     started: SimTime,
+    /// When the current attempt was sent (history invoke time).
+    invoked: SimTime,
     attempt: u32,
+    redirects: u8,
     req: Request,
     user: u32,
     live: bool,
@@ -39,8 +42,12 @@ pub struct Client {
     free: Vec<u32>,
     zipf: Option<Zipf<f64>>,
     write_seq: i64,
-    /// Last value this client saw per key is not tracked; CAS expects nil unless told.
     pub sent: u64,
+    /// Store routing: the replica believed to be leader (index into the store's replicas).
+    leader_guess: usize,
+    /// Last value read per key, used as the expected value of compare-and-set.
+    last_read: std::collections::BTreeMap<u64, i64>,
+    hist_seq: u64,
 }
 
 impl Client {
@@ -50,7 +57,7 @@ impl Client {
             KeysV::Uniform { .. } => None,
         };
         let target = NodeId(cfg.target as u32);
-        Client { cfg, index, target, seq: 0, slots: Vec::new(), free: Vec::new(), zipf, write_seq: 0, sent: 0 }
+        Client { cfg, index, target, seq: 0, slots: Vec::new(), free: Vec::new(), zipf, write_seq: 0, sent: 0, leader_guess: 0, last_read: Default::default(), hist_seq: 0 }
     }
 
     fn next_arrival(&self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
@@ -98,7 +105,7 @@ impl Client {
         if let Some(s) = self.free.pop() {
             s
         } else {
-            self.slots.push(Pending { id: 0, started: SimTime::ZERO, attempt: 0, req: blank(), user: 0, live: false });
+            self.slots.push(Pending { id: 0, started: SimTime::ZERO, invoked: SimTime::ZERO, attempt: 0, redirects: 0, req: blank(), user: 0, live: false });
             (self.slots.len() - 1) as u32
         }
     }
@@ -122,13 +129,14 @@ impl Client {
             self.write_seq += 1;
             value = (i64::from(self.index) << 40) | self.write_seq;
         }
+        let expected = if m.op == OpSpec::Cas { self.last_read.get(&key).copied().unwrap_or(i64::MIN) } else { i64::MIN };
         Request {
             id: 0,
             class: m.class,
             op: m.op,
             key,
             value,
-            expected: i64::MIN,
+            expected,
             size_bytes: m.size_bytes,
             response_bytes: m.response_bytes,
             client: ctx.me.0,
@@ -136,22 +144,73 @@ impl Client {
         }
     }
 
+    /// Where the current attempt goes.
+    fn destination(&mut self, ctx: &mut Ctx<'_>) -> NodeId {
+        use crate::components::store::Route;
+        match &self.cfg.store {
+            None => self.target,
+            Some(st) => {
+                let n = st.replicas.len();
+                let i = match st.route {
+                    Route::Leader => self.leader_guess % n,
+                    Route::Random => ctx.rng.random_range(0..n),
+                    Route::Nearest => st.nearest,
+                    Route::Replica(i) => i.min(n - 1),
+                };
+                NodeId(st.replicas[i] as u32)
+            }
+        }
+    }
+
+    /// Record the current attempt of `slot` in the history (store targets only).
+    fn record(&mut self, ctx: &mut Ctx<'_>, slot: u32, outcome: u8, read: Option<i64>) {
+        let Some(st) = &self.cfg.store else { return };
+        let p = self.slots[slot as usize];
+        self.hist_seq += 1;
+        let session = match self.cfg.workload {
+            WorkloadV::Closed { .. } => (u64::from(ctx.me.0) << 20) | u64::from(p.user),
+            _ => u64::from(ctx.me.0),
+        };
+        ctx.world.history.push(crate::sim::world::HistRecord {
+            id: (u64::from(ctx.me.0) << 40) | self.hist_seq,
+            process: (u64::from(ctx.me.0) << 40) | self.hist_seq,
+            session,
+            store: st.store as u32,
+            op: p.req.op,
+            key: p.req.key,
+            value: p.req.value,
+            expected: (p.req.expected != i64::MIN).then_some(p.req.expected),
+            read,
+            invoke: p.invoked,
+            complete: ctx.now,
+            outcome,
+        });
+        if outcome == 0 && p.req.op == OpSpec::Read {
+            match read {
+                Some(v) => self.last_read.insert(p.req.key, v),
+                None => self.last_read.remove(&p.req.key),
+            };
+        }
+    }
+
     fn send_new(&mut self, ctx: &mut Ctx<'_>, user: u32) {
         let req = self.make_request(ctx);
         let slot = self.alloc();
         let id = self.new_id(slot);
-        self.slots[slot as usize] = Pending { id, started: ctx.now, attempt: 1, req, user, live: true };
+        self.slots[slot as usize] = Pending { id, started: ctx.now, invoked: ctx.now, attempt: 1, redirects: 0, req, user, live: true };
         ctx.world.rec.request_started(ctx.now);
         self.sent += 1;
         self.transmit(ctx, slot);
     }
 
     fn transmit(&mut self, ctx: &mut Ctx<'_>, slot: u32) {
+        let dest = self.destination(ctx);
         let p = &mut self.slots[slot as usize];
+        p.invoked = ctx.now;
         let mut req = p.req;
         req.id = p.id;
         let id = p.id;
-        ctx.send(self.target, Msg::Request(req));
+        ctx.send(dest, Msg::Request(req));
         if let Some(t) = self.cfg.timeout {
             ctx.set_timer(t, (T_TIMEOUT << KIND_SHIFT) | id);
         }
@@ -204,9 +263,27 @@ impl Client {
             ctx.world.rec.late_response(ctx.now);
             return;
         };
+        let outcome = match r.status {
+            Status::Ok => 0,
+            Status::Fail | Status::Rejected => 1,
+            Status::Error => 2,
+        };
+        self.record(ctx, slot, outcome, r.value);
+        if r.redirect != crate::sim::msg::NO_REDIRECT {
+            if let Some(st) = &self.cfg.store {
+                self.leader_guess = if r.redirect == crate::sim::msg::REDIRECT_UNKNOWN { (self.leader_guess + 1) % st.replicas.len() } else { r.redirect as usize % st.replicas.len() };
+            }
+            let p = &mut self.slots[slot as usize];
+            if p.redirects < 4 && r.redirect != crate::sim::msg::REDIRECT_UNKNOWN {
+                // Follow the redirect at once: same attempt, new history operation.
+                p.redirects += 1;
+                self.transmit(ctx, slot);
+                return;
+            }
+        }
         match r.status {
             Status::Ok => self.finish(ctx, slot, Outcome::Ok),
-            Status::Error | Status::Rejected => {
+            Status::Error | Status::Rejected | Status::Fail => {
                 if !self.maybe_retry(ctx, slot) {
                     let o = if r.status == Status::Rejected { Outcome::Rejected } else { Outcome::Error };
                     self.finish(ctx, slot, o);
@@ -256,6 +333,11 @@ impl Component<Msg, SimWorld> for Client {
             T_THINK => self.send_new(ctx, low as u32),
             T_TIMEOUT => {
                 if let Some(slot) = self.lookup(low) {
+                    self.record(ctx, slot, 2, None);
+                    if let Some(st) = &self.cfg.store {
+                        // The guessed leader did not answer: try the next replica next time.
+                        self.leader_guess = (self.leader_guess + 1) % st.replicas.len();
+                    }
                     if !self.maybe_retry(ctx, slot) {
                         self.finish(ctx, slot, Outcome::Timeout);
                     }

@@ -179,7 +179,7 @@ impl Server {
         let j = self.jobs[slot as usize];
         ctx.send(
             j.from,
-            Msg::Response(Response { id: j.req.id, status, value: None, size_bytes: j.req.response_bytes }),
+            Msg::Response(Response { id: j.req.id, status, value: None, size_bytes: j.req.response_bytes, redirect: crate::sim::msg::NO_REDIRECT }),
         );
         ctx.world.rec.node_completed(self.metric, ctx.now, Some(ctx.now - j.arrived));
         self.jobs[slot as usize].phase = Phase::Free;
@@ -193,12 +193,12 @@ impl Server {
         ctx.world.rec.node_arrival(self.metric, ctx.now);
         if self.busy >= self.cfg.workers && self.queue.len() >= self.cfg.queue_capacity as usize {
             ctx.world.rec.node_rejected(self.metric, ctx.now);
-            ctx.send(from, Msg::Response(Response { id: req.id, status: Status::Rejected, value: None, size_bytes: 64 }));
+            ctx.send(from, Msg::Response(Response { id: req.id, status: Status::Rejected, value: None, size_bytes: 64, redirect: crate::sim::msg::NO_REDIRECT }));
             return;
         }
         if self.jobs.len() >= SLOT_MASK as usize && self.free.is_empty() {
             ctx.world.rec.node_rejected(self.metric, ctx.now);
-            ctx.send(from, Msg::Response(Response { id: req.id, status: Status::Rejected, value: None, size_bytes: 64 }));
+            ctx.send(from, Msg::Response(Response { id: req.id, status: Status::Rejected, value: None, size_bytes: 64, redirect: crate::sim::msg::NO_REDIRECT }));
             return;
         }
         self.generation += 1;
@@ -229,7 +229,7 @@ impl Component<Msg, SimWorld> for Server {
             Msg::Request(r) => self.on_request(ctx, from, r),
             Msg::Response(r) => self.on_call_answer(ctx, r.id, r.status == Status::Ok),
             Msg::JobAck { id, accepted } => self.on_call_answer(ctx, id, accepted),
-            Msg::Job { .. } => {}
+            Msg::Job { .. } | Msg::Peer(_) => {}
         }
     }
 

@@ -567,16 +567,41 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
         Warmup::Requests(n) => WarmupV::Requests(n),
     };
 
-    // Names.
-    let names: Vec<&str> = spec.nodes.iter().map(NodeSpec::name).collect();
+    // Names: stores expand into their replica nodes.
+    let mut flat: Vec<(String, usize, &'static str)> = Vec::new();
+    for (i, n) in spec.nodes.iter().enumerate() {
+        match n {
+            NodeSpec::Store(st) => {
+                if st.replicas == 0 || st.replicas > 64 {
+                    v.err(&format!("nodes[{i}].replicas"), format!("a store needs between 1 and 64 replicas (got {})", st.replicas), "e.g. `replicas: 3`");
+                }
+                if !st.replica_names.is_empty() && st.replica_names.len() != st.replicas as usize {
+                    v.err(&format!("nodes[{i}].replica_names"), format!("{} replica names for {} replicas", st.replica_names.len(), st.replicas), "give one name per replica, or leave `replica_names` out");
+                }
+                for r in 0..st.replicas.min(64) as usize {
+                    flat.push((st.replica_name(r), i, "replica"));
+                }
+            }
+            _ => flat.push((n.name().to_string(), i, n.kind())),
+        }
+    }
+    let names: Vec<&str> = flat.iter().map(|f| f.0.as_str()).collect();
+    let kinds: Vec<&str> = flat.iter().map(|f| f.2).collect();
+    let store_names: Vec<&str> = spec.nodes.iter().filter_map(|n| if let NodeSpec::Store(st) = n { Some(st.name.as_str()) } else { None }).collect();
     if names.is_empty() {
         v.err("nodes", "the scenario has no nodes", "add at least a `Client(...)` and a `Server(...)`");
     }
-    for (i, n) in names.iter().enumerate() {
+    for (k, n) in names.iter().enumerate() {
+        let i = flat[k].1;
         if n.is_empty() {
             v.err(&format!("nodes[{i}].name"), "a node needs a non-empty name", "");
-        } else if names[..i].contains(n) {
-            v.err(&format!("nodes[{i}].name"), format!("node name `{n}` is used twice"), "give every node a distinct name");
+        } else if names[..k].contains(n) || (kinds[k] != "replica" && store_names.contains(n)) {
+            v.err(&format!("nodes[{i}].name"), format!("node name `{n}` is used twice"), "give every node (and every store replica) a distinct name");
+        }
+    }
+    for (si, sn) in store_names.iter().enumerate() {
+        if store_names[..si].contains(sn) {
+            v.err("nodes", format!("store name `{sn}` is used twice"), "give every store a distinct name");
         }
     }
 
@@ -596,11 +621,39 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
     }
 
     let mut nodes = Vec::new();
+    let mut stores = Vec::new();
     for (i, n) in spec.nodes.iter().enumerate() {
         let p = format!("nodes[{i}]");
         let kind = match n {
-            NodeSpec::Client(c) => NodeKind::Client(validate_client(&mut v, &p, c, &names, &classes, spec)),
-            NodeSpec::Server(s) => NodeKind::Server(validate_server(&mut v, &p, s, &names, &classes, &spec.nodes)),
+            NodeSpec::Client(c) => NodeKind::Client(validate_client(&mut v, &p, c, &names, &kinds, &classes, spec)),
+            NodeSpec::Server(s) => NodeKind::Server(validate_server(&mut v, &p, s, &names, &classes, &kinds)),
+            NodeSpec::Store(st) => {
+                let si = stores.len();
+                let n_rep = st.replicas.clamp(1, 64) as usize;
+                for (field, msg, hint) in st.policy.validate(n_rep) {
+                    v.err(&format!("{p}.policy.{field}"), msg, hint);
+                }
+                for (k, sk) in st.clock_skew_ms.iter().enumerate() {
+                    if !sk.is_finite() {
+                        v.err(&format!("{p}.clock_skew_ms[{k}]"), format!("clock skew must be a finite number of ms (got {sk})"), "");
+                    }
+                }
+                if st.clock_skew_ms.len() > n_rep {
+                    v.err(&format!("{p}.clock_skew_ms"), format!("{} clock offsets for {n_rep} replicas", st.clock_skew_ms.len()), "give at most one offset per replica");
+                }
+                let first = nodes.len();
+                let replicas: Vec<usize> = (first..first + n_rep).collect();
+                for r in 0..n_rep {
+                    nodes.push(Node { name: st.replica_name(r), kind: NodeKind::Replica { store: si, index: r } });
+                }
+                stores.push(StoreV {
+                    name: st.name.clone(),
+                    replicas,
+                    policy: st.policy.clone(),
+                    skew_ns: (0..n_rep).map(|r| (st.clock_skew_ms.get(r).copied().unwrap_or(0.0) * 1e6) as i64).collect(),
+                });
+                continue;
+            }
             NodeSpec::Queue(q) => {
                 if q.capacity == 0 {
                     v.err(&format!("{p}.capacity"), "a queue needs `capacity` of at least 1", "");
@@ -758,8 +811,10 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
         .collect();
 
     // Reachability: every client target and call target must be reachable.
+    let spec_index: Vec<usize> = flat.iter().map(|f| f.1).collect();
     if v.diags.is_empty() {
-        check_routes(&mut v, &nodes, &links, default_link.is_some());
+        check_routes(&mut v, &nodes, &stores, &spec_index, &links, default_link.is_some());
+        nearest_replicas(&mut nodes, &links, default_link.as_ref());
     }
 
     if !v.diags.is_empty() {
@@ -777,6 +832,7 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
         bucket: SimTime::from_secs_f64(spec.bucket_s),
         max_events: spec.max_events,
         nodes,
+        stores,
         classes,
         links,
         default_link,
@@ -784,6 +840,42 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
         windows,
         charts: spec.charts.clone().unwrap_or_default(),
     })
+}
+
+/// For clients of stores: the replica with the lowest mean latency (Dijkstra on
+/// mean link latency; the default link counts when there is no path).
+fn nearest_replicas(nodes: &mut [Node], links: &[LinkV], default: Option<&LinkProps>) {
+    let n = nodes.len();
+    let mut g = petgraph::graph::DiGraph::<(), f64>::new();
+    let idx: Vec<_> = (0..n).map(|_| g.add_node(())).collect();
+    for l in links {
+        let w = l.props.latency.mean_ns() + 1.0;
+        g.add_edge(idx[l.from], idx[l.to], w);
+        if !l.one_way {
+            g.add_edge(idx[l.to], idx[l.from], w);
+        }
+    }
+    let fallback = default.map(|d| d.latency.mean_ns() + 1.0).unwrap_or(f64::INFINITY);
+    for i in 0..n {
+        if let NodeKind::Client(c) = &nodes[i].kind {
+            if let Some(st) = &c.store {
+                let dist = petgraph::algo::dijkstra(&g, idx[i], None, |e| *e.weight());
+                let best = st
+                    .replicas
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &r)| (dist.get(&idx[r]).copied().unwrap_or(fallback), k))
+                    .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                    .map(|(_, k)| k)
+                    .unwrap_or(0);
+                if let NodeKind::Client(c) = &mut nodes[i].kind {
+                    if let Some(st) = &mut c.store {
+                        st.nearest = best;
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn close_windows(windows: &mut [(&str, String, f64, Option<f64>)], kind: &str, label: Option<&str>, at: f64) {
@@ -794,7 +886,7 @@ fn close_windows(windows: &mut [(&str, String, f64, Option<f64>)], kind: &str, l
     }
 }
 
-fn check_routes(v: &mut V<'_, '_>, nodes: &[Node], links: &[LinkV], has_default: bool) {
+fn check_routes(v: &mut V<'_, '_>, nodes: &[Node], stores: &[StoreV], spec_index: &[usize], links: &[LinkV], has_default: bool) {
     if has_default {
         return;
     }
@@ -810,17 +902,29 @@ fn check_routes(v: &mut V<'_, '_>, nodes: &[Node], links: &[LinkV], has_default:
     let mut need: Vec<(usize, usize, String)> = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         match &node.kind {
-            NodeKind::Client(c) => need.push((i, c.target, format!("nodes[{i}].target"))),
+            NodeKind::Client(c) if c.store.is_some() => {
+                for &r in &c.store.as_ref().expect("checked").replicas {
+                    need.push((i, r, format!("nodes[{}].target", spec_index[i])));
+                }
+            }
+            NodeKind::Client(c) => need.push((i, c.target, format!("nodes[{}].target", spec_index[i]))),
+            NodeKind::Replica { store, .. } => {
+                for &r in &stores[*store].replicas {
+                    if r != i {
+                        need.push((i, r, format!("nodes[{}].replicas", spec_index[i])));
+                    }
+                }
+            }
             NodeKind::Server(s) => {
                 for (k, c) in s.calls.iter().enumerate() {
                     match c {
-                        CallV::Call { target, .. } => need.push((i, *target, format!("nodes[{i}].calls[{k}]"))),
+                        CallV::Call { target, .. } => need.push((i, *target, format!("nodes[{}].calls[{k}]", spec_index[i]))),
                         CallV::Parallel { targets, .. } => {
                             for t in targets {
-                                need.push((i, *t, format!("nodes[{i}].calls[{k}]")));
+                                need.push((i, *t, format!("nodes[{}].calls[{k}]", spec_index[i])));
                             }
                         }
-                        CallV::Enqueue { queue, .. } => need.push((i, *queue, format!("nodes[{i}].calls[{k}]"))),
+                        CallV::Enqueue { queue, .. } => need.push((i, *queue, format!("nodes[{}].calls[{k}]", spec_index[i]))),
                     }
                 }
             }
@@ -879,10 +983,46 @@ fn validate_link_props(v: &mut V<'_, '_>, p: &str, l: &LinkParams) -> LinkProps 
     LinkProps { latency, loss, bytes_per_ns }
 }
 
-fn validate_client(v: &mut V<'_, '_>, p: &str, c: &ClientSpec, names: &[&str], classes: &[ClassV], spec: &ScenarioSpec) -> ClientV {
-    let target = v.node_ref(&format!("{p}.target"), &c.target, names);
-    if let Some(NodeSpec::Client(_)) = spec.nodes.get(target) {
-        v.err(&format!("{p}.target"), format!("`{}` is a client; clients send to servers, queues or balancers", c.target), "");
+fn validate_client(v: &mut V<'_, '_>, p: &str, c: &ClientSpec, names: &[&str], kinds: &[&str], classes: &[ClassV], spec: &ScenarioSpec) -> ClientV {
+    // A store target: the store's name.
+    let mut store_target = None;
+    let mut si = 0;
+    let mut first_replica = 0;
+    for n in &spec.nodes {
+        if let NodeSpec::Store(st) = n {
+            if st.name == c.target {
+                let replicas: Vec<usize> = (first_replica..first_replica + st.replicas.clamp(1, 64) as usize).collect();
+                let route = c.route.unwrap_or_else(|| st.policy.default_route());
+                if let crate::components::store::Route::Replica(i) = route {
+                    if i >= replicas.len() {
+                        v.err(&format!("{p}.route"), format!("replica {i} does not exist; the store has {} (0-based)", replicas.len()), "");
+                    }
+                }
+                store_target = Some(StoreTarget { store: si, replicas, route, nearest: 0 });
+            }
+            si += 1;
+            first_replica += st.replicas.clamp(1, 64) as usize;
+        } else {
+            first_replica += 1;
+        }
+    }
+    let target = match &store_target {
+        Some(t) => t.replicas[0],
+        None => {
+            let mut all: Vec<&str> = names.to_vec();
+            for n in &spec.nodes {
+                if let NodeSpec::Store(st) = n {
+                    all.push(&st.name);
+                }
+            }
+            if names.contains(&c.target.as_str()) { v.node_ref(&format!("{p}.target"), &c.target, names) } else { v.node_ref(&format!("{p}.target"), &c.target, &all) }
+        }
+    };
+    if c.route.is_some() && store_target.is_none() {
+        v.err(&format!("{p}.route"), "`route` only applies when the target is a store", "remove `route`, or target a `Store(...)` by its name");
+    }
+    if kinds.get(target) == Some(&"client") {
+        v.err(&format!("{p}.target"), format!("`{}` is a client; clients send to servers, queues, balancers or stores", c.target), "set `target` to the name of a server, queue or store");
     }
     let wp = format!("{p}.workload");
     let workload = match &c.workload {
@@ -972,7 +1112,7 @@ fn validate_client(v: &mut V<'_, '_>, p: &str, c: &ClientSpec, names: &[&str], c
         }
         RetryV { max_attempts: r.max_attempts.max(1), base: SimTime::from_ms_f64(r.base_ms), max: SimTime::from_ms_f64(r.max_ms), multiplier: r.multiplier, jitter: r.jitter }
     });
-    ClientV { target, workload, mix, keys, timeout, retry }
+    ClientV { target, store: store_target, workload, mix, keys, timeout, retry }
 }
 
 fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec<(f64, f64)> {
@@ -1048,7 +1188,7 @@ fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec
     pts
 }
 
-fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], classes: &[ClassV], nodes: &[NodeSpec]) -> ServerV {
+fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], classes: &[ClassV], kinds: &[&str]) -> ServerV {
     let mut m = ServerModel::default();
     let mut model_src: Option<(PathBuf, String)> = None;
     if let Some(name) = &s.model {
@@ -1113,7 +1253,7 @@ fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], c
             if id != usize::MAX {
                 if names[id] == s.name {
                     v.err(path, format!("server `{}` calls itself", s.name), "calls go to other nodes");
-                } else if let NodeSpec::Client(_) = nodes[id] {
+                } else if kinds[id] == "client" {
                     v.err(path, format!("`{t}` is a client and cannot be called"), "");
                 }
             }
@@ -1138,7 +1278,7 @@ fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], c
             }
             CallStep::Enqueue { queue, timeout_ms } => {
                 let id = v.node_ref(&format!("{cp}.queue"), queue, names);
-                if id != usize::MAX && !matches!(nodes[id], NodeSpec::Queue(_)) {
+                if id != usize::MAX && kinds[id] != "queue" {
                     v.err(&format!("{cp}.queue"), format!("`{queue}` is not a queue node"), "enqueue to a `Queue(...)` node");
                 }
                 CallV::Enqueue { queue: id, timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms) }

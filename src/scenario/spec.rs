@@ -126,6 +126,37 @@ pub enum NodeSpec {
     Client(ClientSpec),
     Server(ServerSpec),
     Queue(QueueSpec),
+    Store(StoreSpec),
+}
+
+/// A replicated key-value store: `replicas` nodes named `<name>-1`, `<name>-2`, …
+/// (or `replica_names`), each an ordinary network node; clients target the store
+/// by its `name` and reach a replica chosen by their `route`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    pub name: String,
+    /// Number of replicas (default 3).
+    #[serde(default = "three")]
+    pub replicas: u32,
+    /// Names of the replica nodes (default `<name>-1` …).
+    #[serde(default)]
+    pub replica_names: Vec<String>,
+    pub policy: crate::components::store::PolicySpec,
+    /// Clock offset of each replica in ms (for last-writer-wins); missing entries are 0.
+    #[serde(default)]
+    pub clock_skew_ms: Vec<f64>,
+}
+
+fn three() -> u32 {
+    3
+}
+
+impl StoreSpec {
+    /// Name of replica `i` (0-based).
+    pub fn replica_name(&self, i: usize) -> String {
+        self.replica_names.get(i).cloned().unwrap_or_else(|| format!("{}-{}", self.name, i + 1))
+    }
 }
 
 impl NodeSpec {
@@ -134,6 +165,7 @@ impl NodeSpec {
             NodeSpec::Client(c) => &c.name,
             NodeSpec::Server(s) => &s.name,
             NodeSpec::Queue(q) => &q.name,
+            NodeSpec::Store(s) => &s.name,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -141,6 +173,7 @@ impl NodeSpec {
             NodeSpec::Client(_) => "client",
             NodeSpec::Server(_) => "server",
             NodeSpec::Queue(_) => "queue",
+            NodeSpec::Store(_) => "store",
         }
     }
 }
@@ -165,6 +198,10 @@ pub struct ClientSpec {
     /// Retries on error, rejection or timeout (default: none).
     #[serde(default)]
     pub retry: Option<RetrySpec>,
+    /// For a store target: which replica to contact (default: the policy's —
+    /// `Leader` for leader-based policies, `Nearest` otherwise).
+    #[serde(default)]
+    pub route: Option<crate::components::store::Route>,
 }
 
 /// Arrival process.

@@ -20,6 +20,8 @@ pub struct Scenario {
     pub bucket: SimTime,
     pub max_events: u64,
     pub nodes: Vec<Node>,
+    /// Replicated stores (their replicas are in `nodes`).
+    pub stores: Vec<StoreV>,
     /// All request types across clients; `class` ids index this.
     pub classes: Vec<ClassV>,
     pub links: Vec<LinkV>,
@@ -49,6 +51,28 @@ pub enum NodeKind {
     Client(ClientV),
     Server(ServerV),
     Queue(QueueV),
+    /// Replica `index` of store `store`.
+    Replica { store: usize, index: usize },
+}
+
+/// A replicated store group.
+#[derive(Clone, Debug)]
+pub struct StoreV {
+    pub name: String,
+    /// Node indices of the replicas, in replica order.
+    pub replicas: Vec<usize>,
+    pub policy: crate::components::store::PolicySpec,
+    pub skew_ns: Vec<i64>,
+}
+
+/// A client's store target.
+#[derive(Clone, Debug)]
+pub struct StoreTarget {
+    pub store: usize,
+    pub replicas: Vec<usize>,
+    pub route: crate::components::store::Route,
+    /// Replica (index into `replicas`) with the lowest mean latency from the client.
+    pub nearest: usize,
 }
 
 impl NodeKind {
@@ -57,6 +81,7 @@ impl NodeKind {
             NodeKind::Client(_) => "client",
             NodeKind::Server(_) => "server",
             NodeKind::Queue(_) => "queue",
+            NodeKind::Replica { .. } => "replica",
         }
     }
 }
@@ -69,7 +94,9 @@ pub struct ClassV {
 
 #[derive(Clone, Debug)]
 pub struct ClientV {
+    /// Node requests go to (for a store: its first replica; see `store`).
     pub target: usize,
+    pub store: Option<StoreTarget>,
     pub workload: WorkloadV,
     /// (cumulative weight in (0,1], class id, request bytes, response bytes)
     pub mix: Vec<MixEntry>,

@@ -9,6 +9,7 @@ use crate::components::faults::FaultInjector;
 use crate::components::mq::MessageQueue;
 use crate::components::network::{NetCounters, Network};
 use crate::components::server::Server;
+use crate::components::store::replica::Replica;
 use crate::engine::{NodeId, RunEnd, Sim, SimTime};
 use crate::metrics::Recorder;
 use crate::scenario::validated::{CallV, NodeKind, Scenario, WorkloadV};
@@ -27,7 +28,7 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         .map(|node| match &node.kind {
             NodeKind::Server(s) => Some(rec.add_node(&node.name, "server", s.workers, true)),
             NodeKind::Queue(q) => Some(rec.add_node(&node.name, "queue", q.consumers, true)),
-            NodeKind::Client(_) => None,
+            NodeKind::Client(_) | NodeKind::Replica { .. } => None,
         })
         .collect();
     let world = SimWorld {
@@ -35,6 +36,8 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         rec,
         slow: vec![1.0; n + 1],
         node_events: Vec::new(),
+        store_events: Vec::new(),
+        history: Vec::new(),
     };
     let mut sim = Sim::new(seed, world);
     let mut client_index = 0;
@@ -46,6 +49,12 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
             }
             NodeKind::Server(s) => sim.add(&node.name, Box::new(Server::new(s.clone(), metric_ids[i].unwrap_or(0)))),
             NodeKind::Queue(q) => sim.add(&node.name, Box::new(MessageQueue::new(q.clone(), metric_ids[i].unwrap_or(0)))),
+            NodeKind::Replica { store, index } => {
+                let st = &sc.stores[*store];
+                let peers = st.replicas.iter().map(|&r| NodeId(r as u32)).collect();
+                let policy = st.policy.build(*index, st.replicas.len());
+                sim.add(&node.name, Box::new(Replica::new(policy, *store, *index, peers, st.skew_ns[*index])))
+            }
         };
         debug_assert_eq!(id, NodeId(i as u32));
     }
@@ -189,7 +198,7 @@ pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
                 let l = lam[i];
                 (l, l.and_then(|l| theory::predict(l, q.consumers, q.capacity.saturating_sub(q.consumers), q.service.mean_ns() / 1e9, q.service.scv(), q.service.is_exponential())))
             }
-            NodeKind::Client(_) => (None, None),
+            NodeKind::Client(_) | NodeKind::Replica { .. } => (None, None),
         })
         .collect()
 }

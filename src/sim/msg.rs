@@ -31,6 +31,8 @@ pub enum Status {
     Error,
     /// Refused at once by a full queue: back pressure, the "503".
     Rejected,
+    /// Definitely not applied (a store refused it: no quorum, cas mismatch …).
+    Fail,
 }
 
 /// The answer to a [`Request`].
@@ -41,7 +43,15 @@ pub struct Response {
     /// Value read (`None` = nil / not found).
     pub value: Option<i64>,
     pub size_bytes: u32,
+    /// A store replica that is not the leader names the replica to try instead
+    /// (`u32::MAX` = none).
+    pub redirect: u32,
 }
+
+/// No redirect.
+pub const NO_REDIRECT: u32 = u32::MAX;
+/// Redirect without a known leader.
+pub const REDIRECT_UNKNOWN: u32 = u32::MAX - 1;
 
 /// Every message in a simulation.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +62,8 @@ pub enum Msg {
     Job { id: u64, class: u16, size_bytes: u32 },
     /// The queue's answer: accepted, or refused because it was full.
     JobAck { id: u64, accepted: bool },
+    /// Replication traffic between replicas of a store.
+    Peer(crate::components::store::PeerMsg),
 }
 
 impl Msg {
@@ -63,6 +75,7 @@ impl Msg {
             Msg::Response(r) => r.size_bytes,
             Msg::Job { size_bytes, .. } => *size_bytes,
             Msg::JobAck { .. } => 64,
+            Msg::Peer(p) => p.size_bytes(),
         }
     }
 }

@@ -13,6 +13,28 @@ pub struct SimWorld {
     pub slow: Vec<f64>,
     /// (time, node, alive) for timelines.
     pub node_events: Vec<(SimTime, u32, bool)>,
+    /// (time, store, replica, event, term) from replication policies.
+    pub store_events: Vec<(SimTime, u32, u32, crate::components::store::StoreEvent, u64)>,
+    /// Every client operation on a store, completed or given up.
+    pub history: Vec<HistRecord>,
+}
+
+/// One client operation on a store, for the consistency checkers.
+#[derive(Clone, Copy, Debug)]
+pub struct HistRecord {
+    pub id: u64,
+    pub process: u64,
+    pub session: u64,
+    pub store: u32,
+    pub op: crate::scenario::spec::OpSpec,
+    pub key: u64,
+    pub value: i64,
+    pub expected: Option<i64>,
+    pub read: Option<i64>,
+    pub invoke: SimTime,
+    pub complete: SimTime,
+    /// 0 ok, 1 fail (not applied), 2 indeterminate.
+    pub outcome: u8,
 }
 
 impl World<Msg> for SimWorld {
