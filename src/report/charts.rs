@@ -3391,6 +3391,20 @@ mod tests {
         };
         let paths = render_with(&bars_five(), &dir.join("small"), &opts).unwrap();
         check_files(&paths, 800, 450);
+        // Extreme but allowed sizes still lay out without panicking.
+        for (w, h) in [(400, 300), (3000, 400), (400, 2000)] {
+            let opts = RenderOptions {
+                width_px: w,
+                height_px: h,
+                ..RenderOptions::default()
+            };
+            for (name, chart) in all_kinds() {
+                let stem = dir.join(format!("{name}-{w}x{h}"));
+                let paths = render_with(&chart, &stem, &opts).unwrap();
+                let (fw, fh) = figure_size(&chart, &opts).unwrap();
+                check_files(&paths, fw, fh);
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -4139,6 +4153,18 @@ mod tests {
             notes: vec!["Gallery only.".into()],
             generated_by: "capsim test gallery".into(),
         };
+        // Small renders, to check that layout degrades gracefully.
+        let small = RenderOptions {
+            width_px: 600,
+            height_px: 350,
+            ..RenderOptions::default()
+        };
+        for (name, chart) in [
+            ("small_latency", latency_over_time()),
+            ("small_cap", cap_scatter()),
+        ] {
+            render_with(&chart, &dir.join(name), &small).unwrap();
+        }
         let html = render_html(&model);
         crate::report::write_atomic(&dir.join("index.html"), html.as_bytes()).unwrap();
         for f in referenced_files(&html) {
