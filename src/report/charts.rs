@@ -1038,20 +1038,32 @@ fn nice_step(raw: f64) -> f64 {
     m * mag
 }
 
+/// Evenly spaced "nice" ticks inside [lo, hi], about `target` of them and
+/// never fewer than two (the step is refined until two fit).
 fn linear_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
-    let step = nice_step((0.5 * hi - 0.5 * lo) * 2.0 / target as f64);
-    let (k0, k1) = ((lo / step).ceil(), (hi / step).floor());
-    if !(k0.is_finite() && k1.is_finite()) || k1 - k0 > 1000.0 || k0.abs() > 1e15 {
-        return (vec![lo, hi], hi - lo);
+    let span = (0.5 * hi - 0.5 * lo) * 2.0;
+    let mut best = (vec![lo, hi], hi - lo);
+    for refine in [1.0, 2.0, 4.0, 8.0] {
+        let step = nice_step(span / (target as f64 * refine));
+        let (k0, k1) = ((lo / step).ceil(), (hi / step).floor());
+        if !(k0.is_finite() && k1.is_finite()) || k1 - k0 > 1000.0 || k0.abs() > 1e15 {
+            break;
+        }
+        let mut ticks = Vec::new();
+        let mut k = k0;
+        while k <= k1 {
+            let v = k * step;
+            ticks.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
+            k += 1.0;
+        }
+        if ticks.len() >= 2 {
+            return (ticks, step);
+        }
+        if !ticks.is_empty() {
+            best = (ticks, step);
+        }
     }
-    let mut ticks = Vec::new();
-    let mut k = k0;
-    while k <= k1 {
-        let v = k * step;
-        ticks.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
-        k += 1.0;
-    }
-    (ticks, step)
+    best
 }
 
 /// Decimal places needed to show multiples of `step` exactly (at most 6).
@@ -1176,23 +1188,30 @@ fn log_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, Vec<String>, Vec<f64
         if decades.len() > target {
             let m = decades.len().div_ceil(target) as i64;
             thinned = true;
-            ticks = Some(
-                decades
-                    .into_iter()
-                    .filter(|t| (t.round() as i64).rem_euclid(m) == 0)
-                    .collect(),
-            );
+            // Every m-th decade, aligned to multiples of m when that leaves two.
+            let aligned: Vec<f64> = decades
+                .iter()
+                .copied()
+                .filter(|t| (t.round() as i64).rem_euclid(m) == 0)
+                .collect();
+            ticks = Some(if aligned.len() >= 2 {
+                aligned
+            } else {
+                decades.into_iter().step_by(m as usize).collect()
+            });
         } else {
             let fine = ticks_for(&ALL);
-            ticks = Some(if fine.len() >= 2 {
-                fine
+            if fine.len() >= 2 {
+                ticks = Some(fine);
             } else {
-                let (lin, _) = linear_ticks(10f64.powf(lo), 10f64.powf(hi), target);
-                lin.into_iter()
-                    .filter(|&v| v > 0.0)
-                    .map(f64::log10)
-                    .collect()
-            });
+                // Well under a decade: evenly spaced values, labelled with
+                // the shared precision of a linear axis.
+                let (lin, step) = linear_ticks(10f64.powf(lo), 10f64.powf(hi), target);
+                let lin: Vec<f64> = lin.into_iter().filter(|&v| v > 0.0).collect();
+                let labels = linear_labels(&lin, step);
+                let t = lin.iter().map(|v| v.log10()).collect();
+                return (t, labels, Vec::new());
+            }
         }
     }
     let ticks = ticks.unwrap_or_default();
@@ -4080,16 +4099,40 @@ mod tests {
         assert_eq!(s.last(), px.last());
     }
 
+    #[test]
+    fn narrow_log_axis_still_gets_two_ticks() {
+        // Found by proptest: 2.1e11..2.8e11 on a log axis with room for 2 ticks.
+        let mut ext = Extent::new();
+        ext.add(208_733_202_059.488_5, true);
+        ext.add(282_026_138_757.799_3, true);
+        let axis = make_axis(AxisSpec::log(0.05), ext, 2);
+        assert!(axis.ticks.len() >= 2, "{:?}", axis.labels);
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 512,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x0005_eed5),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
         /// Axes never clip data: every finite value lies inside the axis range,
         /// ticks are increasing, inside the range, and have distinct labels.
         #[test]
         fn axis_covers_all_data(
-            vals in proptest::collection::vec(-1e12f64..1e12, 1..50),
+            mantissas in proptest::collection::vec(-10.0f64..10.0, 1..50),
+            exp in -300i32..300,
+            spread in 0i32..30,
             log in proptest::bool::ANY,
             zero in 0usize..3,
             target in 2usize..10,
         ) {
+            // Values of one magnitude, or spread over up to 30 decades.
+            let vals: Vec<f64> = mantissas
+                .iter()
+                .enumerate()
+                .map(|(i, m)| m * 10f64.powi(exp + (i as i32 * spread) % 31 - 15))
+                .collect();
             let zero = [Zero::Always, Zero::Near, Zero::Never][zero];
             let spec = if log { AxisSpec::log(0.05) } else { AxisSpec::linear(zero, 0.05) };
             let mut ext = Extent::new();
@@ -4104,7 +4147,7 @@ mod tests {
             for w in axis.ticks.windows(2) { proptest::prop_assert!(w[0] < w[1]); }
             for &t in &axis.ticks { proptest::prop_assert!(t >= axis.lo - 1e-9 * axis.lo.abs().max(1.0) && t <= axis.hi + 1e-9 * axis.hi.abs().max(1.0)); }
             for w in axis.labels.windows(2) { proptest::prop_assert!(w[0] != w[1], "{:?}", axis.labels); }
-            proptest::prop_assert!(axis.ticks.len() >= 2 || !axis.log);
+            proptest::prop_assert!(axis.ticks.len() >= 2, "{:?}", axis.labels);
         }
     }
 
