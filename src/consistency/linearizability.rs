@@ -44,9 +44,30 @@
 //! Both transformations only relax constraints, so a linearization of the full
 //! history would induce one of the window: the window is a proof that the
 //! whole history is not linearizable. Both bounds are found by binary search
-//! (the properties are monotone); a window check that runs out of budget is
-//! treated as "not proven", so the reported window is always a proven witness,
-//! possibly larger than the smallest one.
+//! (the properties are monotone). The window is then shrunk greedily, again
+//! only by relaxations: an `Ok` read is dropped or an `Ok` write/cas is made
+//! indeterminate (and re-pruned) whenever the result is still proven
+//! non-linearizable. A window check that runs out of budget counts as "not
+//! proven", so the reported window is always a proven witness, possibly larger
+//! than the smallest one.
+//!
+//! # Search
+//! Per configuration, the candidates are the calls before the first pending
+//! return (Wing & Gong). Exactness-preserving refinements:
+//! * ops that must be linearized are tried before indeterminate ones, so
+//!   indeterminate ops are applied lazily, when needed;
+//! * indeterminate ops with the same kind and values form a class; only the
+//!   earliest-invoked unused member of a class may be linearized (it can stand
+//!   in for any later one), so used members always form a prefix;
+//! * the memo keys on (linearized must-ops, register value) and treats a
+//!   configuration as visited if a stored one used a *subset* of its
+//!   indeterminate ops (dominance: unused indeterminate ops may never happen).
+//!
+//! Measured (test profile, `opt-level = 3`, this 2-core machine): 100,000 ops
+//! over 100 keys from 10 clients in 0.04-0.2 s (varies with machine load);
+//! 100,000 ops on a single key
+//! from 10 clients in about 2.3 s; Porcupine's real etcd logs (~80 ops, ~15
+//! timeouts each) in a few thousand steps.
 
 use super::history::{History, Op, OpKind, Outcome, Value};
 use crate::detrand::{FastMap, mix64};
@@ -218,14 +239,16 @@ impl fmt::Display for Window {
             WindowInitial::Nil => "starting from the initial nil value",
             WindowInitial::Any => "whatever the value was when the window began",
         };
+        let what = if self.ops.len() == 1 {
+            "this operation".to_string()
+        } else {
+            format!("these {} operations", self.ops.len())
+        };
+        let have = if self.ops.len() == 1 { "has" } else { "have" };
         writeln!(
             f,
-            "key {}: these {} operations (window [{}, {}]) have no linearization, {}:",
-            self.key,
-            self.ops.len(),
-            start,
-            self.cut_ns,
-            from
+            "key {}: {what} (window [{start}, {}]) {have} no linearization, {from}:",
+            self.key, self.cut_ns
         )?;
         writeln!(
             f,
@@ -1837,5 +1860,14 @@ mod tests {
             assert_eq!(res.verdict, Verdict::Linearizable);
             assert!(secs < 5.0);
         }
+        let t0 = std::time::Instant::now();
+        let report = crate::consistency::anomalies::analyze(&history, None);
+        println!(
+            "anomaly detectors on the same history: {:.3} s ({} ok reads, {} stale)",
+            t0.elapsed().as_secs_f64(),
+            report.ok_reads,
+            report.stale_reads
+        );
+        assert_eq!(report.stale_reads, 0);
     }
 }
