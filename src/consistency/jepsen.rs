@@ -179,6 +179,7 @@ fn problem(line: usize, message: impl Into<String>, hint: impl Into<String>) -> 
     }
 }
 
+const INDEPENDENT_HINT: &str = "this looks like a multi-key jepsen.independent history of [key value] tuples; only single-register histories are supported, so split it into one file per key first";
 const F_HINT: &str = "only single-register :read, :write and :cas operations can be checked";
 const TYPE_HINT: &str = "expected :invoke, :ok, :fail or :info";
 
@@ -470,6 +471,14 @@ fn pair(
                     OpKind::Write => match ev.value {
                         RawValue::Int(v) => (Some(v), None),
                         RawValue::Nil => (None, None),
+                        RawValue::Pair(..) => {
+                            problems.push(problem(
+                                ev.line,
+                                format!(":write invocation with {}", ev.value.describe()),
+                                INDEPENDENT_HINT,
+                            ));
+                            (None, None)
+                        }
                         ref other => {
                             problems.push(problem(
                                 ev.line,
@@ -540,6 +549,11 @@ fn pair(
                     match ev.value {
                         RawValue::Int(v) => op.read_value = Some(v),
                         RawValue::Nil => op.read_value = None,
+                        RawValue::Pair(..) => problems.push(problem(
+                            ev.line,
+                            format!(":ok :read returned {}", ev.value.describe()),
+                            INDEPENDENT_HINT,
+                        )),
                         ref other => problems.push(problem(
                             ev.line,
                             format!(":ok :read returned {}", other.describe()),
@@ -880,6 +894,14 @@ mod tests {
                    {:type :invoke, :f :read, :value nil}\n";
         let ps = problems(bad);
         assert_eq!(ps.iter().map(|p| p.line).collect::<Vec<_>>(), vec![2, 3, 4]);
+        let independent = problems(
+            "{:type :invoke, :f :write, :value [3 1], :process 0}\n\
+             {:type :ok, :f :write, :value [3 1], :process 0}\n",
+        );
+        assert!(
+            independent[0].hint.contains("jepsen.independent"),
+            "{independent:?}"
+        );
         let syntax = problems("[{:type :invoke, :f :read, :value nil, :process 1}\n {:type :ok");
         assert!(syntax[0].message.contains("EDN syntax error"), "{syntax:?}");
     }
