@@ -274,8 +274,7 @@ impl fmt::Display for Window {
             } else {
                 ""
             };
-            writeln!(
-                f,
+            let row = format!(
                 "  {:>8}  {:<24} {:<7} {:>14} {:>14}  {}",
                 op.process,
                 describe_op(op),
@@ -283,7 +282,8 @@ impl fmt::Display for Window {
                 op.invoke_ns,
                 complete,
                 note
-            )?;
+            );
+            writeln!(f, "{}", row.trim_end())?;
         }
         Ok(())
     }
