@@ -35,6 +35,8 @@ pub struct RunOpts {
     pub shard: Option<(usize, usize)>,
     pub quiet: bool,
     pub progress: bool,
+    /// Write Jepsen-format histories of store operations (one file per key).
+    pub export_history: bool,
 }
 
 /// Parse `I/N` (0-based shard I of N).
@@ -124,7 +126,7 @@ pub fn run(file: &Path, opts: &RunOpts) -> Result<String, CliError> {
         let _ = keep;
     }
     let jobs = opts.jobs.unwrap_or_else(default_jobs);
-    let results = execute_with_progress(&loaded, &runs, jobs, opts.progress);
+    let results = execute_with_progress(&loaded, &runs, jobs, opts.progress, opts.export_history);
     let records: Vec<RunRecord> = runs.iter().zip(results).map(|(r, res)| RunRecord { variant: r.variant, index: r.index, result: res }).collect();
     let dest = opts.out.clone().unwrap_or_else(|| default_out(&loaded.base.name));
     let complete = opts.shard.is_none();
@@ -155,7 +157,7 @@ pub fn run(file: &Path, opts: &RunOpts) -> Result<String, CliError> {
     Ok(out)
 }
 
-fn execute_with_progress(loaded: &Loaded, runs: &[sweep::RunSpec], jobs: usize, progress: bool) -> Vec<sim::RunResult> {
+fn execute_with_progress(loaded: &Loaded, runs: &[sweep::RunSpec], jobs: usize, progress: bool, export: bool) -> Vec<sim::RunResult> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let bar = if progress && runs.len() > 1 {
         let b = ProgressBar::with_draw_target(Some(runs.len() as u64), ProgressDrawTarget::stderr());
@@ -165,7 +167,7 @@ fn execute_with_progress(loaded: &Loaded, runs: &[sweep::RunSpec], jobs: usize, 
         ProgressBar::hidden()
     };
     let b2 = bar.clone();
-    let res = sweep::execute(loaded, runs, jobs, &move || b2.inc(1));
+    let res = sweep::execute(loaded, runs, jobs, export, &move || b2.inc(1));
     bar.finish_and_clear();
     res
 }
@@ -221,4 +223,25 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<String, CliError> {
     }
     write_all(out, &info, &runs, true)?;
     Ok(format!("{}\nmerged {} runs into {}\n", output::stdout_table(&info, &runs), runs.len(), out.display()))
+}
+
+/// `capsim history check FILE`: check a Jepsen-format history of one register.
+/// Exit codes: 0 linearizable, 1 not linearizable, 3 unknown (budget), 2 bad input.
+pub fn history_check(file: &Path, max_steps: Option<u64>) -> (String, u8) {
+    use crate::consistency::linearizability::{Budget, CheckOptions, Verdict};
+    let mut opts = CheckOptions::default();
+    if let Some(s) = max_steps {
+        opts.budget = Budget { max_steps: s, ..Budget::default() };
+    }
+    match crate::consistency::jepsen::check_file_with(file, &opts) {
+        Ok(r) => {
+            let code = match r.verdict {
+                Verdict::Linearizable => 0,
+                Verdict::NotLinearizable { .. } => 1,
+                Verdict::Unknown { .. } => 3,
+            };
+            (format!("{}: {r}", file.display()), code)
+        }
+        Err(e) => (format!("error: {}: {e}", file.display()), 2),
+    }
 }

@@ -43,6 +43,9 @@ enum Cmd {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Also write Jepsen-format histories of store operations (runs/<variant>/seed-N/history/<store>/key-K.log).
+        #[arg(long)]
+        export_history: bool,
     },
     /// Validate a scenario and print back-of-the-envelope queueing estimates.
     Check {
@@ -60,18 +63,45 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Operation histories (Jepsen format).
+    History {
+        #[command(subcommand)]
+        cmd: HistoryCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum HistoryCmd {
+    /// Check a Jepsen-format history (one compare-and-set register) for linearizability.
+    /// Exit code: 0 linearizable, 1 not linearizable, 3 unknown (budget exhausted), 2 bad input.
+    #[command(after_help = "Example:\n  capsim history check tests/data/histories/etcd-bad.log")]
+    Check {
+        file: PathBuf,
+        /// Search budget in steps (default 200 million); past it the verdict is `unknown`.
+        #[arg(long)]
+        max_steps: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
-        Cmd::Run { file, seed, seeds, jobs, out, variant, shard, quiet } => {
+        Cmd::History { cmd: HistoryCmd::Check { file, max_steps } } => {
+            let (text, code) = cli::history_check(&file, max_steps);
+            if code == 2 {
+                eprintln!("{text}");
+            } else {
+                print!("{text}");
+            }
+            return ExitCode::from(code);
+        }
+        Cmd::Run { file, seed, seeds, jobs, out, variant, shard, quiet, export_history } => {
             if jobs == Some(0) {
                 Err(CliError::Input("error: --jobs must be at least 1".into()))
             } else if seeds == Some(0) {
                 Err(CliError::Input("error: --seeds must be at least 1".into()))
             } else {
-                let opts = RunOpts { seed, seeds, jobs, out, variants: variant, shard, quiet, progress: std::io::stderr().is_terminal() && !quiet };
+                let opts = RunOpts { seed, seeds, jobs, out, variants: variant, shard, quiet, progress: std::io::stderr().is_terminal() && !quiet, export_history };
                 cli::run(&file, &opts)
             }
         }

@@ -333,6 +333,9 @@ pub fn stage_results(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord], comp
         st.write(&format!("{base}/summary.json"), summary_json(info, one).as_bytes())?;
         st.write(&format!("{base}/timeseries.csv"), timeseries_csv(info, one).as_bytes())?;
         st.write(&format!("{base}/nodes.csv"), nodes_csv(&r.result, info.bucket_s).as_bytes())?;
+        for (name, text) in &r.result.exported {
+            st.write(&format!("{base}/history/{name}"), text.as_bytes())?;
+        }
     }
     if complete {
         st.write("summary.json", summary_json(info, runs).as_bytes())?;

@@ -43,12 +43,12 @@ pub fn variant_dir(v: &Variant) -> String {
 }
 
 /// Execute runs on `jobs` threads; `progress` is called after each run (from any thread).
-pub fn execute(loaded: &Loaded, runs: &[RunSpec], jobs: usize, progress: &(dyn Fn() + Sync)) -> Vec<RunResult> {
+pub fn execute(loaded: &Loaded, runs: &[RunSpec], jobs: usize, export_history: bool, progress: &(dyn Fn() + Sync)) -> Vec<RunResult> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build().expect("thread pool");
     pool.install(|| {
         runs.par_iter()
             .map(|r| {
-                let res = sim::run(&loaded.variants[r.variant].scenario, r.seed);
+                let res = sim::run_with(&loaded.variants[r.variant].scenario, r.seed, export_history);
                 progress();
                 res
             })

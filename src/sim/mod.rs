@@ -1,6 +1,7 @@
 //! Wiring a validated scenario into a runnable simulation, running it for one
 //! seed, and condensing what was recorded into a [`RunResult`].
 
+pub mod consistency;
 pub mod msg;
 pub mod world;
 
@@ -74,6 +75,12 @@ pub struct TsRow {
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
     pub latency_ms_p999: f64,
+    /// Stale reads invoked in this bucket (stores only).
+    #[serde(default)]
+    pub stale_reads: u64,
+    /// Keys whose replicas disagree at the end of the bucket (NaN without stores).
+    #[serde(default)]
+    pub divergent_keys: f64,
 }
 
 /// Per node summary.
@@ -113,6 +120,12 @@ pub struct RunResult {
     pub timeseries: Vec<TsRow>,
     /// Latency CDF points (ms, cumulative fraction).
     pub cdf: Vec<(f64, f64)>,
+    /// Linearizability verdicts per store, as text.
+    #[serde(default)]
+    pub verdicts: Vec<String>,
+    /// Jepsen-format histories per (store, key) when exporting.
+    #[serde(skip)]
+    pub exported: Vec<(String, String)>,
 }
 
 impl RunResult {
@@ -205,8 +218,38 @@ pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
 
 /// Run one seed of a scenario to its horizon.
 pub fn run(sc: &Scenario, seed: u64) -> RunResult {
+    run_with(sc, seed, false)
+}
+
+/// Run one seed; `export_history` keeps Jepsen-format histories of store operations.
+pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     let mut sim = build(sc, seed);
-    let end = sim.run(sc.duration, sc.max_events);
+    // With stores, stop at every bucket boundary to sample replica divergence.
+    let mut divergence: Vec<f64> = Vec::new();
+    let mut tracker = crate::consistency::anomalies::ConvergenceTracker::new();
+    let heals: Vec<u64> = sc.faults.iter().filter(|f| matches!(f.action, crate::scenario::validated::FaultActionV::Heal)).map(|f| f.at.as_ns()).collect();
+    let end = if sc.stores.is_empty() {
+        sim.run(sc.duration, sc.max_events)
+    } else {
+        let b = sc.bucket.as_ns().max(1);
+        let mut t = 0u64;
+        let mut hi = 0;
+        loop {
+            let next = (t + b).min(sc.duration.as_ns());
+            let e = sim.run(SimTime(next), sc.max_events);
+            while hi < heals.len() && heals[hi] <= next {
+                tracker.record_heal(heals[hi]);
+                hi += 1;
+            }
+            let d = consistency::divergence(&sim, &sc.stores);
+            tracker.record_sample(next, d);
+            divergence.push(d as f64);
+            t = next;
+            if e == RunEnd::EventLimit || e == RunEnd::Stopped || t >= sc.duration.as_ns() {
+                break e;
+            }
+        }
+    };
     sim.finish();
     let now = sim.now();
     let events = sim.events();
@@ -220,9 +263,31 @@ pub fn run(sc: &Scenario, seed: u64) -> RunResult {
         ),
         RunEnd::Stopped => format!("stopped by a component at t = {:.3} s", now.as_secs_f64()),
     };
-    let w = &mut sim.world;
-    w.rec.finish(now);
-    summarize(sc, seed, end, end_message, events, now, w)
+    sim.world.rec.finish(now);
+    let mut res = summarize(sc, seed, end, end_message, events, now, &sim.world);
+    if !sc.stores.is_empty() {
+        let rec = &sim.world.rec;
+        let co = consistency::analyze(&sim, &sc.stores, rec.bucket_ns(), rec.n_buckets, rec.measure_from.unwrap_or(now), now);
+        res.metrics.extend(co.metrics);
+        let conv = tracker.finish();
+        let worst = conv.iter().map(|c| c.time_to_converge_ns.map(|x| x as f64 / 1e9).unwrap_or(f64::INFINITY)).fold(f64::NAN, |a: f64, b| if a.is_nan() { b } else { a.max(b) });
+        res.metrics.push(("convergence_s".into(), if worst.is_infinite() { f64::NAN } else { worst }));
+        res.metrics.push(("converged".into(), if conv.iter().all(|c| c.converged_ns.is_some()) { 1.0 } else { 0.0 }));
+        res.metrics.push(("divergent_keys_max".into(), tracker.max_divergent_keys() as f64));
+        for (b, row) in res.timeseries.iter_mut().enumerate() {
+            row.stale_reads = co.stale_per_bucket.get(b).copied().unwrap_or(0);
+            row.divergent_keys = divergence.get(b).copied().unwrap_or(f64::NAN);
+        }
+        res.verdicts = co.verdicts;
+        if export_history {
+            for (si, st) in sc.stores.iter().enumerate() {
+                for (k, text) in consistency::export(&sim.world.history, si as u32) {
+                    res.exported.push((format!("{}/key-{k}.log", st.name), text));
+                }
+            }
+        }
+    }
+    res
 }
 
 fn ms(ns: u64) -> f64 {
@@ -252,6 +317,19 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
     m.push(("rejected".into(), rec.rejected as f64));
     m.push(("timeouts".into(), rec.timeouts as f64));
     m.push(("retries".into(), rec.retries as f64));
+    // Availability during fault windows (buckets overlapping any window).
+    if !sc.windows.is_empty() {
+        let bw = rec.bucket_ns() as f64 / 1e9;
+        let (mut ok, mut all) = (0u64, 0u64);
+        for (b, bk) in rec.buckets.iter().enumerate() {
+            let (t0, t1) = (b as f64 * bw, (b + 1) as f64 * bw);
+            if sc.windows.iter().any(|w| w.start_s < t1 && w.end_s > t0) {
+                ok += bk.ok;
+                all += bk.ok + bk.errors + bk.rejected + bk.timeouts;
+            }
+        }
+        m.push(("availability_during_faults".into(), if all > 0 { ok as f64 / all as f64 } else { f64::NAN }));
+    }
     m.push(("error_rate".into(), if done > 0 { (done - rec.ok) as f64 / done as f64 } else { f64::NAN }));
     // Little's law over the clients: L (time-average requests in the system)
     // against λW (completion rate × mean time in system, all outcomes).
@@ -333,6 +411,8 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
             latency_ms_p50: qb(0.5),
             latency_ms_p99: qb(0.99),
             latency_ms_p999: qb(0.999),
+            stale_reads: 0,
+            divergent_keys: f64::NAN,
         });
     }
     let mut cdf = Vec::new();
@@ -358,5 +438,7 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
         network: w.net.counters,
         timeseries,
         cdf,
+        verdicts: Vec::new(),
+        exported: Vec::new(),
     }
 }
