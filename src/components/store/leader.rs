@@ -2898,6 +2898,27 @@ mod tests {
         assert_eq!(net.nodes[f].state, net.nodes[l].state);
     }
 
+    #[test]
+    fn raft_commits_only_current_term_entries_by_counting_replicas() {
+        // Raft figure 8: an entry of an earlier term stored on a majority must not be
+        // committed by counting; it commits with the first current-term entry.
+        let mut p = RaftPolicy::new(&RaftSpec::default(), 0, 3);
+        p.term = 4;
+        p.role = Role::Leader;
+        p.log.push(Entry { term: 2, cmd: Cmd::Put { key: 1, value: 1 } });
+        p.log.push(Entry { term: 4, cmd: Cmd::Noop });
+        let mut rng = stream(1, "fig8");
+        let mut actions = Vec::new();
+        let mut io = Io { now: SimTime(0), me: 0, n: 3, rng: &mut rng, clock_skew_ns: 0, actions: &mut actions };
+        p.peers[1].matched = 1;
+        p.advance_commit(&mut io);
+        assert_eq!(p.commit, 0, "term-2 entry on 2 of 3 replicas is not yet committed");
+        p.peers[2].matched = 2;
+        p.advance_commit(&mut io);
+        assert_eq!((p.commit, p.applied), (2, 2));
+        assert_eq!(p.values(1), vec![1]);
+    }
+
     // ----- Single leader -----
 
     fn spec(mode: LeaderMode) -> LeaderSpec {
