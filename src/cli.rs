@@ -119,15 +119,30 @@ pub fn run(file: &Path, opts: &RunOpts) -> Result<String, CliError> {
     };
     let seeds: Vec<u64> = (0..u64::from(nseeds)).map(|s| base_seed.wrapping_add(s)).collect();
     let mut info = ScenarioInfo::new(&loaded, &file.display().to_string(), &seeds, total);
+    let mut runs = runs;
     if !opts.variants.is_empty() {
         // A subset: keep only the chosen variants, so the report is about them.
-        let keep: Vec<usize> = runs.iter().map(|r| r.variant).collect();
-        info.variants.retain(|_| true);
-        let _ = keep;
+        let mut keep: Vec<usize> = runs.iter().map(|r| r.variant).collect();
+        keep.sort_unstable();
+        keep.dedup();
+        info.variants = keep.iter().map(|&k| info.variants[k].clone()).collect();
+        for r in &mut runs {
+            r.variant = keep.iter().position(|&k| k == r.variant).unwrap_or(0);
+        }
     }
     let jobs = opts.jobs.unwrap_or_else(default_jobs);
-    let results = execute_with_progress(&loaded, &runs, jobs, opts.progress, opts.export_history);
-    let records: Vec<RunRecord> = runs.iter().zip(results).map(|(r, res)| RunRecord { variant: r.variant, index: r.index, result: res }).collect();
+    // Runs refer to `loaded.variants` while executing; remap afterwards.
+    let exec_runs: Vec<sweep::RunSpec> = runs
+        .iter()
+        .map(|r| sweep::RunSpec { variant: loaded.variants.iter().position(|v| sweep::variant_dir(v) == info.variants[r.variant].dir).unwrap_or(0), ..r.clone() })
+        .collect();
+    let results = execute_with_progress(&loaded, &exec_runs, jobs, opts.progress, opts.export_history);
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    let records: Vec<RunRecord> = runs
+        .iter()
+        .zip(results)
+        .map(|(r, res)| RunRecord { scenario: loaded.base.name.clone(), capsim_version: version.clone(), variant: r.variant, index: r.index, result: res })
+        .collect();
     let dest = opts.out.clone().unwrap_or_else(|| default_out(&loaded.base.name));
     let complete = opts.shard.is_none();
     write_all(&dest, &info, &records, complete)?;

@@ -113,6 +113,10 @@ fn shell_quote(s: &str) -> String {
 /// One finished run with its place in the plan.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunRecord {
+    #[serde(default)]
+    pub scenario: String,
+    #[serde(default)]
+    pub capsim_version: String,
     pub variant: usize,
     pub index: usize,
     pub result: RunResult,
@@ -204,13 +208,18 @@ pub fn summary_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
     let pairs: Vec<(usize, &RunResult)> = runs.iter().map(|r| (r.variant, &r.result)).collect();
     let aggs = aggregate_runs(info.variants.len(), &pairs);
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["scenario".to_string(), "variant".into(), "point".into()];
+    let mut header = vec!["scenario".to_string(), "capsim_version".into(), "seeds".into(), "variant".into(), "point".into()];
+    let seeds = match (info.seeds.first(), info.seeds.last()) {
+        (Some(a), Some(b)) if a != b => format!("{a}-{b}"),
+        (Some(a), _) => a.to_string(),
+        _ => String::new(),
+    };
     header.extend(info.sweep_params.iter().cloned());
     header.extend(["metric", "n", "mean", "std", "ci95", "min", "max"].map(String::from));
     w.write_record(&header).ok();
     for (vi, v) in info.variants.iter().enumerate() {
         for (m, a) in &aggs[vi] {
-            let mut row = vec![info.name.clone(), v.name.clone(), v.point.to_string()];
+            let mut row = vec![info.name.clone(), info.capsim_version.clone(), seeds.clone(), v.name.clone(), v.point.to_string()];
             row.extend(v.point_values.iter().map(|(_, val)| val.clone()));
             row.push(m.clone());
             row.push(a.n.to_string());
@@ -224,11 +233,13 @@ pub fn summary_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
 /// Time series of every run, long format.
 pub fn timeseries_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["variant", "point", "seed", "t_s", "ok", "errors", "rejected", "timeouts", "throughput_per_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_p999"]).ok();
+    w.write_record(["scenario", "capsim_version", "variant", "point", "seed", "t_s", "ok", "errors", "rejected", "timeouts", "throughput_per_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_p999", "stale_reads", "divergent_keys"]).ok();
     for r in runs {
         let v = &info.variants[r.variant];
         for row in &r.result.timeseries {
             w.write_record([
+                info.name.clone(),
+                info.capsim_version.clone(),
                 v.name.clone(),
                 v.point.to_string(),
                 r.result.seed.to_string(),
@@ -241,6 +252,8 @@ pub fn timeseries_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
                 fmt_num(row.latency_ms_p50),
                 fmt_num(row.latency_ms_p99),
                 fmt_num(row.latency_ms_p999),
+                row.stale_reads.to_string(),
+                fmt_num(row.divergent_keys),
             ])
             .ok();
         }
@@ -249,12 +262,12 @@ pub fn timeseries_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
 }
 
 /// Per-node time series of one run.
-pub fn nodes_csv(r: &RunResult, bucket_s: f64) -> String {
+pub fn nodes_csv(info: &ScenarioInfo, r: &RunResult, bucket_s: f64) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["node", "t_s", "utilization", "queue_len_mean"]).ok();
+    w.write_record(["scenario", "capsim_version", "seed", "node", "t_s", "utilization", "queue_len_mean"]).ok();
     for n in &r.nodes {
         for (b, (u, q)) in n.series.iter().enumerate() {
-            w.write_record([n.name.clone(), fmt_num(b as f64 * bucket_s), fmt_num(*u), fmt_num(*q)]).ok();
+            w.write_record([info.name.clone(), info.capsim_version.clone(), r.seed.to_string(), n.name.clone(), fmt_num(b as f64 * bucket_s), fmt_num(*u), fmt_num(*q)]).ok();
         }
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -332,7 +345,7 @@ pub fn stage_results(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord], comp
         let one = std::slice::from_ref(r);
         st.write(&format!("{base}/summary.json"), summary_json(info, one).as_bytes())?;
         st.write(&format!("{base}/timeseries.csv"), timeseries_csv(info, one).as_bytes())?;
-        st.write(&format!("{base}/nodes.csv"), nodes_csv(&r.result, info.bucket_s).as_bytes())?;
+        st.write(&format!("{base}/nodes.csv"), nodes_csv(info, &r.result, info.bucket_s).as_bytes())?;
         for (name, text) in &r.result.exported {
             st.write(&format!("{base}/history/{name}"), text.as_bytes())?;
         }

@@ -102,17 +102,102 @@ impl Src<'_> {
 }
 
 fn parse_typed<T: DeserializeOwned>(src: &Src<'_>) -> Result<T, Diagnostic> {
+    // Deep nesting: refuse before serde recurses into it.
+    if nesting_depth(src.text) > 200 {
+        return Err(src.diag_at(deepest_offset(src.text), "the file nests brackets more than 200 levels deep".into(), Some("scenario files need only a few levels; look for a run of unclosed `(`, `[` or `{`".into())));
+    }
     ron_options().from_str::<T>(src.text).map_err(|e| {
         let off = ronspan::offset_of(src.text, e.span.start.line, e.span.start.col);
+        // ron points just after the previous token: move to the offending one
+        // (unless that runs off the end: then the end of the last token is best).
+        let skipped = skip_trivia(src.text, off);
+        let off = if skipped >= src.text.len() { off } else { skipped };
         let msg = e.code.to_string();
         let hint = hint_for_serde(&msg);
         src.diag_at(off, msg, hint)
     })
 }
 
+/// Skip whitespace and comments from `off`.
+fn skip_trivia(text: &str, mut off: usize) -> usize {
+    let b = text.as_bytes();
+    loop {
+        while off < b.len() && b[off].is_ascii_whitespace() {
+            off += 1;
+        }
+        if b[off.min(b.len())..].starts_with(b"//") {
+            while off < b.len() && b[off] != b'\n' {
+                off += 1;
+            }
+        } else if b[off.min(b.len())..].starts_with(b"/*") {
+            match text[off..].find("*/") {
+                Some(e) => off += e + 2,
+                None => return off,
+            }
+        } else {
+            return off.min(b.len());
+        }
+    }
+}
+
+fn nesting_depth(text: &str) -> usize {
+    let (mut d, mut max) = (0usize, 0usize);
+    let mut in_str = false;
+    let mut esc = false;
+    for c in text.bytes() {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'(' | b'[' | b'{' => {
+                d += 1;
+                max = max.max(d);
+            }
+            b')' | b']' | b'}' => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn deepest_offset(text: &str) -> usize {
+    let mut d = 0usize;
+    for (i, c) in text.bytes().enumerate() {
+        match c {
+            b'(' | b'[' | b'{' => {
+                d += 1;
+                if d > 200 {
+                    return i;
+                }
+            }
+            b')' | b']' | b'}' => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    0
+}
+
 fn hint_for_serde(msg: &str) -> Option<String> {
-    if msg.contains("Unexpected field") || msg.contains("unknown field") || msg.contains("Unexpected missing field") {
+    if msg.contains("Unexpected missing field") || msg.contains("missing field") {
+        Some("add the field; README.md lists every field, its unit and default".into())
+    } else if msg.contains("Unexpected field") || msg.contains("unknown field") || msg.contains("No such field") {
         Some("check the spelling against the scenario reference in README.md".into())
+    } else if msg.contains("escape") {
+        Some("inside strings only \\\", \\\\, \\n, \\t and \\u{...} escapes are allowed".into())
+    } else if msg.contains("Expected opening `(`") || msg.contains("Expected struct") {
+        Some("a scenario file is RON and starts with `Scenario(`; see scenarios/mm1.ron".into())
+    } else if msg.contains("end of RON") || msg.contains("Unexpected end") {
+        Some("the file ends too early: look for an unclosed `(`, `[`, `{` or string".into())
+    } else if msg.contains("trailing") || msg.contains("Trailing") {
+        Some("remove what follows the closing `)` of `Scenario(...)`".into())
     } else if msg.contains("missing field") || msg.contains("Unexpected missing") {
         Some("add the field; README.md lists every field, its unit and default".into())
     } else if msg.contains("variant") {
@@ -147,13 +232,23 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
         doc: RonDoc::parse(text),
     };
     let spec: ScenarioSpec = parse_typed(&src)?;
-    let base = validate(&src, &spec)?;
+    let base_result = validate(&src, &spec);
+    let mut base_diags = Vec::new();
+    let base = match base_result {
+        Ok(b) => Some(b),
+        Err(e) => {
+            base_diags = e.diagnostics;
+            None
+        }
+    };
 
     // Variants and sweep grid: collect raw override texts from the position index.
     let doc = src.doc.as_ref().ok_or_else(|| {
         Diagnostic::nowhere(path, "the file parsed but could not be indexed".into(), None)
     })?;
-    let mut diags = Vec::new();
+    let n_base_diags = base_diags.len();
+    let mut diags = base_diags;
+    let base_ok = base.is_some();
     let mut variant_sets: Vec<(String, String, Vec<Override>)> = Vec::new();
     if let Some((_, RonNode::Seq { items, .. })) = doc.root.field("variants") {
         for (i, item) in items.iter().enumerate() {
@@ -226,7 +321,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
             axes.push(axis);
         }
     }
-    if !diags.is_empty() {
+    if diags.len() > n_base_diags {
         return Err(LoadError { diagnostics: diags });
     }
     // Grid points: cartesian product, first axis slowest.
@@ -249,7 +344,10 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
             let mut all = ovs.clone();
             all.extend(point.iter().cloned());
             let scenario = if all.is_empty() {
-                Ok(base.clone())
+                match &base {
+                    Some(b) => Ok(b.clone()),
+                    None => continue,
+                }
             } else {
                 load_with_overrides(path, text, doc, &all)
             };
@@ -263,6 +361,10 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
                 }),
                 Err(e) => {
                     for d in e.diagnostics {
+                        // Problems of the base scenario are reported once, without the variant prefix.
+                        if !base_ok && diags.iter().any(|x| x.line == d.line && x.col == d.col && x.file == d.file && x.message == d.message) {
+                            continue;
+                        }
                         let mut d = d;
                         d.message = format!("in variant `{name}`{}: {}", point_suffix(point), d.message);
                         if !diags.contains(&d) {
@@ -276,6 +378,9 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
     if !diags.is_empty() {
         return Err(LoadError { diagnostics: diags });
     }
+    let Some(base) = base else {
+        return Err(LoadError { diagnostics: diags });
+    };
     Ok(Loaded {
         file: path.to_path_buf(),
         text: text.to_string(),
@@ -1224,6 +1329,7 @@ fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], c
             }
             d.build()
         }
+        None if s.model.is_some() && model_src.is_none() => Dist::Constant(0.0), // the model's own error says it all
         None => {
             v.err(&format!("{p}.service"), format!("server `{}` has no `service` time", s.name), "e.g. `service: Exponential(mean_ms: 5.0)`, or take it from a model with `model: \"app-server\"`");
             Dist::Constant(0.0)

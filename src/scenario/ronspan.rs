@@ -134,7 +134,7 @@ impl<'a> RonDoc<'a> {
     /// Index `text`. Returns `None` when the text is not well-formed enough to index
     /// (serde will then report the syntax error with its position).
     pub fn parse(text: &'a str) -> Option<RonDoc<'a>> {
-        let mut p = P { s: text.as_bytes(), i: 0 };
+        let mut p = P { s: text.as_bytes(), i: 0, depth: 0 };
         p.skip_attrs();
         let root = p.value()?;
         Some(RonDoc { text, root })
@@ -221,7 +221,11 @@ pub fn offset_of(text: &str, line: usize, col: usize) -> usize {
 struct P<'s> {
     s: &'s [u8],
     i: usize,
+    depth: u32,
 }
+
+/// Deeper nesting than this is not indexed (serde reports it instead).
+const MAX_DEPTH: u32 = 256;
 
 impl P<'_> {
     fn peek(&self) -> Option<u8> {
@@ -298,6 +302,16 @@ impl P<'_> {
     }
 
     fn value(&mut self) -> Option<RonNode> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let v = self.value_inner();
+        self.depth -= 1;
+        v
+    }
+
+    fn value_inner(&mut self) -> Option<RonNode> {
         self.ws();
         let start = self.i;
         match self.peek()? {
