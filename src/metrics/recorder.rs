@@ -36,7 +36,13 @@ pub struct Bucket {
 
 impl Bucket {
     fn new() -> Self {
-        Bucket { ok: 0, errors: 0, rejected: 0, timeouts: 0, latency: small_hist() }
+        Bucket {
+            ok: 0,
+            errors: 0,
+            rejected: 0,
+            timeouts: 0,
+            latency: small_hist(),
+        }
     }
 }
 
@@ -149,7 +155,13 @@ impl Recorder {
     }
 
     /// Register a node whose levels are tracked; returns its index.
-    pub fn add_node(&mut self, name: &str, kind: &'static str, capacity: u32, sojourn: bool) -> usize {
+    pub fn add_node(
+        &mut self,
+        name: &str,
+        kind: &'static str,
+        capacity: u32,
+        sojourn: bool,
+    ) -> usize {
         self.nodes.push(NodeLevels {
             name: name.to_string(),
             kind,
@@ -270,7 +282,11 @@ impl Recorder {
                 n.queue_area += (now - t).as_ns() as f64 * q_lvl;
                 while t < now {
                     let b = ((t.as_ns() / bucket_ns) as usize).min(nb - 1);
-                    let end = if b == nb - 1 { now } else { SimTime((b as u64 + 1) * bucket_ns).min(now) };
+                    let end = if b == nb - 1 {
+                        now
+                    } else {
+                        SimTime((b as u64 + 1) * bucket_ns).min(now)
+                    };
                     let d = (end - t).as_ns() as f64;
                     n.buckets[b].0 += d * b_lvl;
                     n.buckets[b].1 += d * q_lvl;
