@@ -222,19 +222,19 @@ pub fn run(file: &Path, opts: &RunOpts) -> Result<String, CliError> {
     let mut out = String::new();
     if !opts.quiet {
         out.push_str(&output::stdout_table(&info, &records));
-        if info.variants.len() == 1 {
-            if let Some(r) = records.first() {
-                out.push('\n');
-                out.push_str(&output::node_table(&r.result));
-                let l = r.result.metric("littles_l_measured").unwrap_or(f64::NAN);
-                let lw = r.result.metric("littles_l_lambda_w").unwrap_or(f64::NAN);
-                writeln!(
-                    out,
-                    "\nLittle's law (seed {}): L = {l:.4} requests in system, λW = {lw:.4}",
-                    r.result.seed
-                )
-                .ok();
-            }
+        if info.variants.len() == 1
+            && let Some(r) = records.first()
+        {
+            out.push('\n');
+            out.push_str(&output::node_table(&r.result));
+            let l = r.result.metric("littles_l_measured").unwrap_or(f64::NAN);
+            let lw = r.result.metric("littles_l_lambda_w").unwrap_or(f64::NAN);
+            writeln!(
+                out,
+                "\nLittle's law (seed {}): L = {l:.4} requests in system, λW = {lw:.4}",
+                r.result.seed
+            )
+            .ok();
         }
         for r in &records {
             if r.result.end == crate::engine::RunEnd::EventLimit {

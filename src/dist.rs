@@ -107,7 +107,7 @@ impl DistSpec {
                 let mut last_q = 0.0;
                 let mut last_v = *min_ms;
                 for &(q, v) in percentiles {
-                    if !(q > last_q && q <= 1.0) || !q.is_finite() {
+                    if !(q > last_q && q <= 1.0 && q.is_finite()) {
                         return Err((
                             "percentiles".into(),
                             format!("quantile {q} must be in (0, 1] and strictly increasing"),

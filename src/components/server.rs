@@ -303,17 +303,17 @@ impl Component<Msg, SimWorld> for Server {
         let low = tag & ((1 << KIND_SHIFT) - 1);
         match tag >> KIND_SHIFT {
             T_SERVICE => {
-                if let Some(slot) = self.job_at(low) {
-                    if self.jobs[slot as usize].phase == Phase::Service {
-                        self.next_step(ctx, slot);
-                    }
+                if let Some(slot) = self.job_at(low)
+                    && self.jobs[slot as usize].phase == Phase::Service
+                {
+                    self.next_step(ctx, slot);
                 }
             }
             T_CALL_TIMEOUT => {
-                if let Some(slot) = self.job_at(low) {
-                    if self.jobs[slot as usize].phase == Phase::Calling {
-                        self.finish(ctx, slot, Status::Error);
-                    }
+                if let Some(slot) = self.job_at(low)
+                    && self.jobs[slot as usize].phase == Phase::Calling
+                {
+                    self.finish(ctx, slot, Status::Error);
                 }
             }
             _ => {}

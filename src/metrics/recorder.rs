@@ -195,10 +195,10 @@ impl Recorder {
 
     #[inline]
     fn advance_in_system(&mut self, now: SimTime) {
-        if let Some(from) = self.clip(self.in_system_last) {
-            if now > from {
-                self.in_system_area += (now - from).as_ns() as f64 * self.in_system as f64;
-            }
+        if let Some(from) = self.clip(self.in_system_last)
+            && now > from
+        {
+            self.in_system_area += (now - from).as_ns() as f64 * self.in_system as f64;
         }
         self.in_system_last = now;
     }
@@ -210,14 +210,14 @@ impl Recorder {
         self.in_system = self.in_system.saturating_sub(1);
         self.completed_total += 1;
         if self.measure_from.is_none() {
-            if let WarmupV::Requests(n) = self.warmup {
-                if self.completed_total >= n {
-                    self.measure_from = Some(now);
-                    self.in_system_last = now;
-                    for i in 0..self.nodes.len() {
-                        let n = &mut self.nodes[i];
-                        n.last = now;
-                    }
+            if let WarmupV::Requests(n) = self.warmup
+                && self.completed_total >= n
+            {
+                self.measure_from = Some(now);
+                self.in_system_last = now;
+                for i in 0..self.nodes.len() {
+                    let n = &mut self.nodes[i];
+                    n.last = now;
                 }
             }
             return;

@@ -1218,16 +1218,16 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
                         latency: d,
                     },
                 });
-                if let (Some(u), true) = (until, k != usize::MAX) {
-                    if let Some(orig) = links.get(k).map(|l: &LinkV| l.props.latency.clone()) {
-                        faults.push(FaultV {
-                            at: u,
-                            action: FaultActionV::LinkLatency {
-                                link: k,
-                                latency: orig,
-                            },
-                        });
-                    }
+                if let (Some(u), true) = (until, k != usize::MAX)
+                    && let Some(orig) = links.get(k).map(|l: &LinkV| l.props.latency.clone())
+                {
+                    faults.push(FaultV {
+                        at: u,
+                        action: FaultActionV::LinkLatency {
+                            link: k,
+                            latency: orig,
+                        },
+                    });
                 }
                 windows.push(("link", format!("{from}-{to} latency"), f.at_s, end_s));
             }
@@ -1241,16 +1241,16 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
                         loss: *loss,
                     },
                 });
-                if let (Some(u), true) = (until, k != usize::MAX) {
-                    if let Some(orig) = links.get(k).map(|l: &LinkV| l.props.loss) {
-                        faults.push(FaultV {
-                            at: u,
-                            action: FaultActionV::LinkLoss {
-                                link: k,
-                                loss: orig,
-                            },
-                        });
-                    }
+                if let (Some(u), true) = (until, k != usize::MAX)
+                    && let Some(orig) = links.get(k).map(|l: &LinkV| l.props.loss)
+                {
+                    faults.push(FaultV {
+                        at: u,
+                        action: FaultActionV::LinkLoss {
+                            link: k,
+                            loss: orig,
+                        },
+                    });
                 }
                 windows.push(("link", format!("{from}-{to} loss {loss}"), f.at_s, end_s));
             }
@@ -1325,22 +1325,22 @@ fn nearest_replicas(nodes: &mut [Node], links: &[LinkV], default: Option<&LinkPr
         .map(|d| d.latency.mean_ns() + 1.0)
         .unwrap_or(f64::INFINITY);
     for i in 0..n {
-        if let NodeKind::Client(c) = &nodes[i].kind {
-            if let Some(st) = &c.store {
-                let dist = petgraph::algo::dijkstra(&g, idx[i], None, |e| *e.weight());
-                let best = st
-                    .replicas
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &r)| (dist.get(&idx[r]).copied().unwrap_or(fallback), k))
-                    .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-                    .map(|(_, k)| k)
-                    .unwrap_or(0);
-                if let NodeKind::Client(c) = &mut nodes[i].kind {
-                    if let Some(st) = &mut c.store {
-                        st.nearest = best;
-                    }
-                }
+        if let NodeKind::Client(c) = &nodes[i].kind
+            && let Some(st) = &c.store
+        {
+            let dist = petgraph::algo::dijkstra(&g, idx[i], None, |e| *e.weight());
+            let best = st
+                .replicas
+                .iter()
+                .enumerate()
+                .map(|(k, &r)| (dist.get(&idx[r]).copied().unwrap_or(fallback), k))
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                .map(|(_, k)| k)
+                .unwrap_or(0);
+            if let NodeKind::Client(c) = &mut nodes[i].kind
+                && let Some(st) = &mut c.store
+            {
+                st.nearest = best;
             }
         }
     }
@@ -1441,39 +1441,35 @@ fn validate_link_props(v: &mut V<'_, '_>, p: &str, l: &LinkParams) -> LinkProps 
     let mut loss = l.loss;
     let mut bw = l.bandwidth_mbps;
     let mut from_model: Option<(PathBuf, String)> = None;
-    if let Some(m) = &l.model {
-        if let Some((mp, mt, mf)) = load_model(v, &format!("{p}.model"), m) {
-            match mf {
-                ModelFile::Link(ml) => {
-                    latency = latency.or(ml.latency);
-                    loss = loss.or(ml.loss);
-                    bw = bw.or(ml.bandwidth_mbps);
-                    from_model = Some((mp, mt));
-                }
-                ModelFile::Server(_) => v.err(
-                    &format!("{p}.model"),
-                    format!("model `{m}` describes a server, not a link"),
-                    "use a link model such as `same-rack`",
-                ),
+    if let Some(m) = &l.model
+        && let Some((mp, mt, mf)) = load_model(v, &format!("{p}.model"), m)
+    {
+        match mf {
+            ModelFile::Link(ml) => {
+                latency = latency.or(ml.latency);
+                loss = loss.or(ml.loss);
+                bw = bw.or(ml.bandwidth_mbps);
+                from_model = Some((mp, mt));
             }
+            ModelFile::Server(_) => v.err(
+                &format!("{p}.model"),
+                format!("model `{m}` describes a server, not a link"),
+                "use a link model such as `same-rack`",
+            ),
         }
     }
     let latency_spec = latency.unwrap_or(DistSpec::Constant { ms: 0.0 });
     let latency_path = format!("{p}.latency");
-    let latency =
-        if !v.src.has(&latency_path) && from_model.is_some() && latency_spec.validate().is_err() {
-            let (field, msg, hint) = latency_spec.validate().unwrap_err();
-            model_err(
-                v,
-                from_model.as_ref().unwrap(),
-                &format!("latency.{field}"),
-                msg,
-                hint,
-            );
-            Dist::Constant(0.0)
-        } else {
-            v.dist(&latency_path, &latency_spec)
-        };
+    let model_problem = match (&from_model, latency_spec.validate()) {
+        (Some(m), Err(e)) if !v.src.has(&latency_path) => Some((m.clone(), e)),
+        _ => None,
+    };
+    let latency = if let Some((m, (field, msg, hint))) = model_problem {
+        model_err(v, &m, &format!("latency.{field}"), msg, hint);
+        Dist::Constant(0.0)
+    } else {
+        v.dist(&latency_path, &latency_spec)
+    };
     let loss = loss.unwrap_or(0.0);
     v.probability(&format!("{p}.loss"), loss);
     let bytes_per_ns = bw.and_then(|b| {
@@ -1506,17 +1502,17 @@ fn validate_client(
                 let replicas: Vec<usize> =
                     (first_replica..first_replica + st.replicas.clamp(1, 64) as usize).collect();
                 let route = c.route.unwrap_or_else(|| st.policy.default_route());
-                if let crate::components::store::Route::Replica(i) = route {
-                    if i >= replicas.len() {
-                        v.err(
-                            &format!("{p}.route"),
-                            format!(
-                                "replica {i} does not exist; the store has {} (0-based)",
-                                replicas.len()
-                            ),
-                            "",
-                        );
-                    }
+                if let crate::components::store::Route::Replica(i) = route
+                    && i >= replicas.len()
+                {
+                    v.err(
+                        &format!("{p}.route"),
+                        format!(
+                            "replica {i} does not exist; the store has {} (0-based)",
+                            replicas.len()
+                        ),
+                        "",
+                    );
                 }
                 store_target = Some(StoreTarget {
                     store: si,
@@ -1661,7 +1657,7 @@ fn validate_client(
             response_bytes: t.response_bytes,
         });
     }
-    if !c.mix.is_empty() && !(total > 0.0) {
+    if !c.mix.is_empty() && total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         v.err(
             &format!("{p}.mix"),
             "the weights of the mix add up to zero",
@@ -1781,7 +1777,7 @@ fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec
                 to_rate_per_s,
             } => {
                 v.non_negative(&format!("{sp}.from_s"), *from_s, "seconds");
-                if !(to_s > from_s) {
+                if to_s.partial_cmp(from_s) != Some(std::cmp::Ordering::Greater) {
                     v.err(
                         &format!("{sp}.to_s"),
                         format!("a ramp must end after it starts ({from_s} s → {to_s} s)"),
@@ -1879,19 +1875,19 @@ fn validate_server(
 ) -> ServerV {
     let mut m = ServerModel::default();
     let mut model_src: Option<(PathBuf, String)> = None;
-    if let Some(name) = &s.model {
-        if let Some((mp, mt, mf)) = load_model(v, &format!("{p}.model"), name) {
-            match mf {
-                ModelFile::Server(sm) => {
-                    m = sm;
-                    model_src = Some((mp, mt));
-                }
-                ModelFile::Link(_) => v.err(
-                    &format!("{p}.model"),
-                    format!("model `{name}` describes a link, not a server"),
-                    "use a server model such as `app-server`",
-                ),
+    if let Some(name) = &s.model
+        && let Some((mp, mt, mf)) = load_model(v, &format!("{p}.model"), name)
+    {
+        match mf {
+            ModelFile::Server(sm) => {
+                m = sm;
+                model_src = Some((mp, mt));
             }
+            ModelFile::Link(_) => v.err(
+                &format!("{p}.model"),
+                format!("model `{name}` describes a link, not a server"),
+                "use a server model such as `app-server`",
+            ),
         }
     }
     // Report a problem at the scenario's field if it set it, else in the model file.
@@ -1998,14 +1994,14 @@ fn validate_server(
                     .enumerate()
                     .map(|(j, t)| check_target(v, &format!("{cp}.targets[{j}]"), t))
                     .collect();
-                if let Gather::First(n) = wait_for {
-                    if *n == 0 || *n as usize > targets.len() {
-                        v.err(
-                            &format!("{cp}.wait_for"),
-                            format!("cannot wait for {n} of {} answers", targets.len()),
-                            format!("use `First(k)` with 1 ≤ k ≤ {}, or `All`", targets.len()),
-                        );
-                    }
+                if let Gather::First(n) = wait_for
+                    && (*n == 0 || *n as usize > targets.len())
+                {
+                    v.err(
+                        &format!("{cp}.wait_for"),
+                        format!("cannot wait for {n} of {} answers", targets.len()),
+                        format!("use `First(k)` with 1 ≤ k ≤ {}, or `All`", targets.len()),
+                    );
                 }
                 CallV::Parallel {
                     targets: ts,

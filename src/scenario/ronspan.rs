@@ -441,11 +441,9 @@ impl P<'_> {
             c if c.is_ascii_digit() || c == b'-' || c == b'+' || c == b'.' => {
                 self.i += 1;
                 while let Some(c) = self.peek() {
-                    if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
-                        self.i += 1;
-                    } else if (c == b'-' || c == b'+')
-                        && matches!(self.s.get(self.i - 1), Some(b'e') | Some(b'E'))
-                    {
+                    let exponent_sign = (c == b'-' || c == b'+')
+                        && matches!(self.s.get(self.i - 1), Some(b'e') | Some(b'E'));
+                    if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || exponent_sign {
                         self.i += 1;
                     } else {
                         break;

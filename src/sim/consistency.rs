@@ -266,10 +266,8 @@ fn leadership(
             }
             last = *t;
             match e {
-                StoreEvent::BecameLeader { .. } => {
-                    if leaders.insert(*r) && *t >= from {
-                        changes += 1;
-                    }
+                StoreEvent::BecameLeader { .. } if leaders.insert(*r) && *t >= from => {
+                    changes += 1;
                 }
                 StoreEvent::SteppedDown { .. } => {
                     leaders.remove(r);
