@@ -556,3 +556,283 @@ impl ReplicaPolicy for Multi {
 pub fn build(s: &MultiSpec, me: usize, size: usize) -> Box<dyn ReplicaPolicy> {
     Box::new(Multi::new(s, me, size))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::leaderless::pump::Pump;
+    use super::super::{Action, PolicySpec};
+    use super::*;
+    use crate::detrand::stream;
+    use crate::scenario::spec::OpSpec::{Cas, Read, Write};
+    use rand::Rng;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    const MS: u64 = 1_000_000;
+
+    fn spec(resolve: Resolve, replicate_ms: f64) -> MultiSpec {
+        MultiSpec {
+            replicate_ms,
+            resolve,
+            retransmit_ms: 100.0,
+        }
+    }
+
+    fn pump(n: usize, s: &MultiSpec) -> Pump {
+        let s = s.clone();
+        Pump::new(n, 1, move |me, n| build(&s, me, n))
+    }
+
+    fn all_equal(p: &Pump, keys: impl Iterator<Item = u64> + Clone) -> bool {
+        (1..p.nodes.len()).all(|r| keys.clone().all(|k| p.values(r, k) == p.values(0, k)))
+    }
+
+    #[test]
+    fn spec_parses_from_ron_with_documented_defaults() {
+        let opts = ron::Options::default().with_default_extension(
+            ron::extensions::Extensions::IMPLICIT_SOME
+                | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+        );
+        let p: PolicySpec = opts
+            .from_str("MultiLeader(resolve: VersionVectors)")
+            .expect("parses");
+        let PolicySpec::MultiLeader(s) = p else {
+            panic!("wrong variant")
+        };
+        assert_eq!(
+            (s.resolve, s.replicate_ms, s.retransmit_ms),
+            (Resolve::VersionVectors, 0.0, 500.0)
+        );
+        let d: MultiSpec = opts.from_str("()").expect("all fields default");
+        assert_eq!(d.resolve, Resolve::Lww);
+        assert!(
+            opts.from_str::<MultiSpec>("(resolve: Lww, batch_ms: 1)")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn validate_reports_negative_and_nonfinite_intervals() {
+        assert!(MultiSpec::default().validate(3).is_empty());
+        let bad = MultiSpec {
+            replicate_ms: -1.0,
+            resolve: Resolve::Lww,
+            retransmit_ms: f64::INFINITY,
+        };
+        let fields: Vec<String> = bad.validate(3).into_iter().map(|p| p.0).collect();
+        assert_eq!(fields, ["replicate_ms", "retransmit_ms"]);
+        let _ = build(&bad, 9, 0);
+    }
+
+    #[test]
+    fn writes_are_acknowledged_at_once_and_replicated_to_every_replica() {
+        for resolve in [Resolve::Lww, Resolve::VersionVectors] {
+            let mut p = pump(3, &spec(resolve, 0.0));
+            let w = p.client(1, Write, 5, 50);
+            assert_eq!(p.reply_of(w), Some((0, Reply::Ok(None))));
+            let r = p.client(1, Read, 5, 0);
+            assert_eq!(p.reply_of(r), Some((0, Reply::Ok(Some(50)))));
+            let c = p.client(1, Cas, 5, 51);
+            assert_eq!(p.reply_of(c), Some((0, Reply::Fail)));
+            assert!(p.values(0, 5).is_empty());
+            p.run_until(2 * MS);
+            for i in 0..3 {
+                assert_eq!(p.values(i, 5), vec![50], "{resolve:?} replica {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn batching_sends_one_batch_per_peer_per_interval() {
+        for (replicate_ms, expect) in [(10.0, 2u32), (0.0, 10)] {
+            let mut p = pump(3, &spec(Resolve::Lww, replicate_ms));
+            let batches = Rc::new(Cell::new(0u32));
+            let b2 = batches.clone();
+            p.latency = Box::new(move |_, _, _, m| {
+                if matches!(m, PeerMsg::Multi(MultiMsg::Batch { .. })) {
+                    b2.set(b2.get() + 1);
+                }
+                MS
+            });
+            for k in 0..5 {
+                p.run_until(k * MS);
+                p.client(0, Write, k, k as i64);
+            }
+            p.run_until(50 * MS);
+            assert_eq!(batches.get(), expect, "replicate_ms = {replicate_ms}");
+            assert!(all_equal(&p, 0..5));
+            assert_eq!(p.values(2, 4), vec![4]);
+        }
+    }
+
+    #[test]
+    fn lww_discards_the_later_write_from_a_slow_clock_but_version_vectors_keep_it() {
+        for resolve in [Resolve::Lww, Resolve::VersionVectors] {
+            let mut p = pump(3, &spec(resolve, 0.0));
+            p.skew_ns[1] = 100 * MS as i64; // replica 1's clock runs 100 ms ahead
+            p.client(1, Write, 7, 1);
+            p.run_until(10 * MS);
+            // Later in real time, and after replica 0 has seen write 1.
+            assert_eq!(p.values(0, 7), vec![1]);
+            let w = p.client(0, Write, 7, 2);
+            assert_eq!(
+                p.reply_of(w).map(|x| x.1),
+                Some(Reply::Ok(None)),
+                "acknowledged either way"
+            );
+            p.run_until(20 * MS);
+            match resolve {
+                // LWW: write 2 carries a smaller timestamp than write 1 and vanishes.
+                Resolve::Lww => {
+                    for i in 0..3 {
+                        assert_eq!(p.values(i, 7), vec![1]);
+                    }
+                    assert!(p.events.iter().any(|e| e.2
+                        == StoreEvent::Conflict {
+                            key: 7,
+                            kept_siblings: false
+                        }));
+                }
+                // Version vectors: write 2 saw write 1, so it supersedes it.
+                Resolve::VersionVectors => {
+                    for i in 0..3 {
+                        assert_eq!(p.values(i, 7), vec![2]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn version_vectors_keep_concurrent_writes_as_siblings_until_a_write_sees_them() {
+        let mut p = pump(3, &spec(Resolve::VersionVectors, 0.0));
+        p.isolate(&[2], true);
+        p.client(0, Write, 1, 10);
+        p.client(2, Write, 1, 20);
+        p.run_until(10 * MS);
+        p.isolate(&[2], false);
+        p.run_until(500 * MS);
+        for i in 0..3 {
+            assert_eq!(
+                p.values(i, 1),
+                vec![10, 20],
+                "replica {i} keeps both siblings"
+            );
+        }
+        assert!(p.events.iter().any(|e| e.2
+            == StoreEvent::Conflict {
+                key: 1,
+                kept_siblings: true
+            }));
+        // A read returns one deterministic sibling: the highest stamp (same clock: replica 2).
+        let r = p.client(1, Read, 1, 0);
+        assert_eq!(p.reply_of(r).map(|x| x.1), Some(Reply::Ok(Some(20))));
+        // A local write at a replica that holds both siblings replaces them everywhere.
+        p.client(1, Write, 1, 30);
+        p.run_until(510 * MS);
+        for i in 0..3 {
+            assert_eq!(p.values(i, 1), vec![30]);
+        }
+    }
+
+    #[test]
+    fn replicas_converge_after_a_partition_heals_by_retransmission() {
+        for resolve in [Resolve::Lww, Resolve::VersionVectors] {
+            let mut p = pump(3, &spec(resolve, 5.0));
+            let mut rng = stream(4, "ml-writes");
+            p.isolate(&[2], true);
+            for i in 0..400u64 {
+                p.run_until(i * MS);
+                p.client(
+                    rng.random_range(0..3),
+                    Write,
+                    rng.random_range(0..50),
+                    i as i64,
+                );
+            }
+            p.run_until(450 * MS);
+            assert!(!all_equal(&p, 0..50), "the partition made replicas diverge");
+            p.isolate(&[2], false);
+            // Retransmission after ≤ 100 ms without progress, plus a round trip.
+            p.run_until(700 * MS);
+            assert!(
+                all_equal(&p, 0..50),
+                "{resolve:?}: replicas converged after the heal"
+            );
+        }
+    }
+
+    #[test]
+    fn crashed_replica_keeps_its_writes_and_replicates_them_after_restart() {
+        let mut p = pump(3, &spec(Resolve::Lww, 0.0));
+        p.isolate(&[0], true);
+        p.client(0, Write, 3, 33);
+        p.run_until(5 * MS);
+        p.crash(0);
+        p.isolate(&[0], false);
+        p.run_until(300 * MS);
+        assert!(p.values(1, 3).is_empty());
+        p.restart(0);
+        p.run_until(600 * MS);
+        assert!(all_equal(&p, 3..4));
+        assert_eq!(p.values(1, 3), vec![33]);
+    }
+
+    #[test]
+    fn out_of_order_batches_are_acknowledged_only_when_contiguous() {
+        let mut m = Multi::new(&MultiSpec::default(), 0, 2);
+        let mut rng = stream(1, "x");
+        let mut actions = Vec::new();
+        let sib = |v: i64, seq: u64| {
+            vec![Sibling {
+                value: v,
+                stamp: Stamp {
+                    ts: 0,
+                    origin: 1,
+                    seq,
+                },
+                vv: Vec::new(),
+            }]
+        };
+        let mut feed = |m: &mut Multi, after: u64, upto: u64, v: i64| {
+            actions.clear();
+            let mut io = Io {
+                now: SimTime::ZERO,
+                me: 0,
+                n: 2,
+                rng: &mut rng,
+                clock_skew_ns: 0,
+                actions: &mut actions,
+            };
+            m.on_peer(
+                &mut io,
+                1,
+                PeerMsg::Multi(MultiMsg::Batch {
+                    after,
+                    upto,
+                    entries: vec![(v as u64, sib(v, upto))],
+                }),
+            );
+            match actions.last() {
+                Some(Action::Send {
+                    to: 1,
+                    msg: PeerMsg::Multi(MultiMsg::Ack { upto }),
+                }) => *upto,
+                other => panic!("expected an ack, got {other:?}"),
+            }
+        };
+        assert_eq!(feed(&mut m, 2, 3, 3), 0, "gap: nothing contiguous yet");
+        assert_eq!(feed(&mut m, 1, 2, 2), 0);
+        assert_eq!(
+            feed(&mut m, 0, 1, 1),
+            3,
+            "the gap is filled: everything up to 3"
+        );
+        assert_eq!(feed(&mut m, 0, 1, 1), 3, "duplicates are harmless");
+        assert_eq!(
+            m.keys(),
+            vec![1, 2, 3],
+            "out-of-order state was applied on arrival"
+        );
+    }
+}
