@@ -268,7 +268,6 @@ fn json_outputs_record_scenario_seed_version_and_replay() {
 }
 
 #[test]
-#[ignore = "bug: only the JSON files carry all three; summary.csv has no seed or version, timeseries.csv and result.ron no scenario name or version, nodes.csv none of them"]
 fn csv_and_ron_outputs_record_scenario_seed_and_version() {
     let tmp = Tmp::new("csv-record");
     let scen = short_mm1(&tmp);
@@ -512,7 +511,6 @@ fn different_seeds_give_different_results() {
 }
 
 #[test]
-#[ignore = "bug: with --variant, the unchosen variants stay in summary.json and the stdout table with empty rows (cli::run: `info.variants.retain(|_| true)` is a no-op)"]
 fn variant_filter_reports_only_the_chosen_variant() {
     let tmp = Tmp::new("variant-filter");
     let scen = edited(
