@@ -269,22 +269,18 @@ bad_files! {
     missing_comma_is_reported_at_the_next_field => "missing-comma.ron",
     unclosed_paren_is_reported_at_the_end => "unclosed-paren.ron",
     unterminated_string_is_reported_where_it_breaks => "unterminated-string.ron",
-    #[ignore = "bug: `Unknown escape character` gets no hint (hint_for_serde in load.rs matches none of its patterns)"]
     bad_escape_in_string_is_reported => "bad-escape.ron",
-    #[ignore = "bug: serde errors use ron's span.start, which is before the whitespace: reported at 10:2 (end of the scenario) instead of 11:1 (the extra `)`), and no hint"]
     trailing_characters_are_reported_where_they_are => "trailing-garbage.ron",
     comment_only_file_is_reported => "empty.ron",
     json_instead_of_ron_is_reported => "json-not-ron.ron",
     control_characters_are_reported => "control-chars.ron",
     non_utf8_file_is_reported_without_crashing => "binary-garbage.ron",
-    #[ignore = "bug: RonDoc::parse (ronspan.rs) recurses without a depth limit: 100000 nested `[` overflow the stack (SIGABRT, exit 134)"]
     deeply_nested_brackets_do_not_crash => "deep-nesting.ron",
     // Types and names.
     unknown_field_is_reported_at_the_typo => "unknown-field.ron",
     unknown_enum_variant_is_reported_at_the_typo => "unknown-variant.ron",
     missing_duration_is_reported => "missing-duration.ron",
     missing_client_target_is_reported => "missing-client-target.ron",
-    #[ignore = "bug: type errors are reported at ron's span.start, the space before the value (7:40), not at the value (7:41)"]
     string_where_a_number_belongs_is_reported_at_the_value => "string-for-number.ron",
     infinite_duration_is_rejected => "infinite-duration.ron",
     overflowing_number_is_rejected => "huge-number.ron",
@@ -295,7 +291,6 @@ bad_files! {
     unknown_fault_node_is_reported => "unknown-fault-node.ron",
     fault_on_a_missing_link_is_reported => "fault-missing-link.ron",
     duplicate_node_names_are_reported_at_the_second => "duplicate-node.ron",
-    #[ignore = "bug: `X is a client` (load.rs validate_client) has an empty hint, so no `= hint:` line is printed"]
     client_targeting_a_client_is_reported => "client-targets-client.ron",
     enqueue_to_a_server_is_reported => "enqueue-not-queue.ron",
     unreachable_client_target_is_reported => "unreachable-target.ron",
@@ -321,16 +316,13 @@ bad_files! {
     bad_value_in_a_link_model_points_into_the_model => "model-link-invalid.ron",
     // Variants and sweeps.
     variant_path_that_does_not_exist_is_reported => "variant-bad-path.ron",
-    #[ignore = "bug: a type error in a variant override is reported at the base value (7:40), not at the override value (11:55); serde's span.start lies in the whitespace before the spliced text, so SpliceMap maps it outside the splice"]
     variant_value_of_the_wrong_type_points_at_the_override => "variant-wrong-type.ron",
     invalid_variant_value_points_at_the_override => "variant-invalid-value.ron",
     sweep_without_values_is_reported => "sweep-no-values.ron",
-    #[ignore = "bug: same as variant_value_of_the_wrong_type: reported at the base value 6:78, not at the sweep value 11:69"]
     sweep_value_of_the_wrong_type_points_at_the_value => "sweep-value-wrong-type.ron",
     // Collect-all: several problems in one file, all reported at once.
     many_value_problems_are_all_reported => "many-problems.ron",
     many_structural_problems_are_all_reported => "many-problems-2.ron",
-    #[ignore = "bug: load_str returns after the base fails validation, so problems in variants (here a bad override path) are not reported in the same pass"]
     base_and_variant_problems_are_all_reported => "base-and-variant-problems.ron",
 }
 

@@ -215,15 +215,15 @@ fn run_mm1_prints_tables_and_writes_every_result_file() {
         .map(str::to_string)
         .collect();
     assert_eq!(
-        header[..3],
-        ["scenario", "variant", "point"],
+        header[..5],
+        ["scenario", "capsim_version", "seeds", "variant", "point"],
         "header {header:?}"
     );
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("valid csv row")).collect();
     assert!(!rows.is_empty());
-    assert!(rows.iter().all(|row| &row[0] == "mm1" && &row[1] == "base"));
+    assert!(rows.iter().all(|row| &row[0] == "mm1" && &row[3] == "base"));
     assert!(
-        rows.iter().any(|row| &row[3] == "latency_ms_p99"),
+        rows.iter().any(|row| &row[5] == "latency_ms_p99"),
         "no latency_ms_p99 row"
     );
 
@@ -268,7 +268,6 @@ fn json_outputs_record_scenario_seed_version_and_replay() {
 }
 
 #[test]
-#[ignore = "bug: only the JSON files carry all three; summary.csv has no seed or version, timeseries.csv and result.ron no scenario name or version, nodes.csv none of them"]
 fn csv_and_ron_outputs_record_scenario_seed_and_version() {
     let tmp = Tmp::new("csv-record");
     let scen = short_mm1(&tmp);
@@ -512,7 +511,6 @@ fn different_seeds_give_different_results() {
 }
 
 #[test]
-#[ignore = "bug: with --variant, the unchosen variants stay in summary.json and the stdout table with empty rows (cli::run: `info.variants.retain(|_| true)` is a no-op)"]
 fn variant_filter_reports_only_the_chosen_variant() {
     let tmp = Tmp::new("variant-filter");
     let scen = edited(

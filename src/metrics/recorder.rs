@@ -36,7 +36,13 @@ pub struct Bucket {
 
 impl Bucket {
     fn new() -> Self {
-        Bucket { ok: 0, errors: 0, rejected: 0, timeouts: 0, latency: small_hist() }
+        Bucket {
+            ok: 0,
+            errors: 0,
+            rejected: 0,
+            timeouts: 0,
+            latency: small_hist(),
+        }
     }
 }
 
@@ -149,7 +155,13 @@ impl Recorder {
     }
 
     /// Register a node whose levels are tracked; returns its index.
-    pub fn add_node(&mut self, name: &str, kind: &'static str, capacity: u32, sojourn: bool) -> usize {
+    pub fn add_node(
+        &mut self,
+        name: &str,
+        kind: &'static str,
+        capacity: u32,
+        sojourn: bool,
+    ) -> usize {
         self.nodes.push(NodeLevels {
             name: name.to_string(),
             kind,
@@ -183,10 +195,10 @@ impl Recorder {
 
     #[inline]
     fn advance_in_system(&mut self, now: SimTime) {
-        if let Some(from) = self.clip(self.in_system_last) {
-            if now > from {
-                self.in_system_area += (now - from).as_ns() as f64 * self.in_system as f64;
-            }
+        if let Some(from) = self.clip(self.in_system_last)
+            && now > from
+        {
+            self.in_system_area += (now - from).as_ns() as f64 * self.in_system as f64;
         }
         self.in_system_last = now;
     }
@@ -198,14 +210,14 @@ impl Recorder {
         self.in_system = self.in_system.saturating_sub(1);
         self.completed_total += 1;
         if self.measure_from.is_none() {
-            if let WarmupV::Requests(n) = self.warmup {
-                if self.completed_total >= n {
-                    self.measure_from = Some(now);
-                    self.in_system_last = now;
-                    for i in 0..self.nodes.len() {
-                        let n = &mut self.nodes[i];
-                        n.last = now;
-                    }
+            if let WarmupV::Requests(n) = self.warmup
+                && self.completed_total >= n
+            {
+                self.measure_from = Some(now);
+                self.in_system_last = now;
+                for i in 0..self.nodes.len() {
+                    let n = &mut self.nodes[i];
+                    n.last = now;
                 }
             }
             return;
@@ -270,7 +282,11 @@ impl Recorder {
                 n.queue_area += (now - t).as_ns() as f64 * q_lvl;
                 while t < now {
                     let b = ((t.as_ns() / bucket_ns) as usize).min(nb - 1);
-                    let end = if b == nb - 1 { now } else { SimTime((b as u64 + 1) * bucket_ns).min(now) };
+                    let end = if b == nb - 1 {
+                        now
+                    } else {
+                        SimTime((b as u64 + 1) * bucket_ns).min(now)
+                    };
                     let d = (end - t).as_ns() as f64;
                     n.buckets[b].0 += d * b_lvl;
                     n.buckets[b].1 += d * q_lvl;

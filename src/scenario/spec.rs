@@ -155,7 +155,10 @@ fn three() -> u32 {
 impl StoreSpec {
     /// Name of replica `i` (0-based).
     pub fn replica_name(&self, i: usize) -> String {
-        self.replica_names.get(i).cloned().unwrap_or_else(|| format!("{}-{}", self.name, i + 1))
+        self.replica_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("{}-{}", self.name, i + 1))
     }
 }
 
@@ -230,9 +233,17 @@ pub enum RateSegment {
     /// From `at_s` on, the rate is `rate_per_s`.
     Step { at_s: f64, rate_per_s: f64 },
     /// Linear change from the rate at `from_s` to `to_rate_per_s` at `to_s`, then held.
-    Ramp { from_s: f64, to_s: f64, to_rate_per_s: f64 },
+    Ramp {
+        from_s: f64,
+        to_s: f64,
+        to_rate_per_s: f64,
+    },
     /// For `duration_s` from `at_s`, the rate is `rate_per_s`; afterwards it returns.
-    Spike { at_s: f64, duration_s: f64, rate_per_s: f64 },
+    Spike {
+        at_s: f64,
+        duration_s: f64,
+        rate_per_s: f64,
+    },
 }
 
 /// One request type in the mix.
@@ -269,9 +280,14 @@ pub enum OpSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum KeySpec {
-    Uniform { count: u64 },
+    Uniform {
+        count: u64,
+    },
     /// Zipf with exponent `s` over `count` keys (key 0 most popular).
-    Zipf { count: u64, s: f64 },
+    Zipf {
+        count: u64,
+        s: f64,
+    },
 }
 
 impl Default for KeySpec {
@@ -466,17 +482,37 @@ pub struct FaultSpec {
 #[serde(deny_unknown_fields)]
 pub enum FaultAction {
     /// Nodes in different groups cannot reach each other (nodes in no group reach all).
-    Partition { groups: Vec<Vec<String>> },
+    Partition {
+        groups: Vec<Vec<String>>,
+    },
     /// Messages from `from` nodes to `to` nodes are lost; the other way works.
-    PartitionOneWay { from: Vec<String>, to: Vec<String> },
+    PartitionOneWay {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
     /// Remove every partition.
     Heal,
-    Crash { node: String },
-    Restart { node: String },
+    Crash {
+        node: String,
+    },
+    Restart {
+        node: String,
+    },
     /// Multiply the node's service times by `factor` (1 restores).
-    Slow { node: String, factor: f64 },
+    Slow {
+        node: String,
+        factor: f64,
+    },
     /// Change a link's latency (both directions of a two-way link).
-    LinkLatency { from: String, to: String, latency: DistSpec },
+    LinkLatency {
+        from: String,
+        to: String,
+        latency: DistSpec,
+    },
     /// Change a link's loss probability.
-    LinkLoss { from: String, to: String, loss: f64 },
+    LinkLoss {
+        from: String,
+        to: String,
+        loss: f64,
+    },
 }

@@ -48,13 +48,28 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
                 client_index += 1;
                 sim.add(&node.name, Box::new(Client::new(c.clone(), client_index)))
             }
-            NodeKind::Server(s) => sim.add(&node.name, Box::new(Server::new(s.clone(), metric_ids[i].unwrap_or(0)))),
-            NodeKind::Queue(q) => sim.add(&node.name, Box::new(MessageQueue::new(q.clone(), metric_ids[i].unwrap_or(0)))),
+            NodeKind::Server(s) => sim.add(
+                &node.name,
+                Box::new(Server::new(s.clone(), metric_ids[i].unwrap_or(0))),
+            ),
+            NodeKind::Queue(q) => sim.add(
+                &node.name,
+                Box::new(MessageQueue::new(q.clone(), metric_ids[i].unwrap_or(0))),
+            ),
             NodeKind::Replica { store, index } => {
                 let st = &sc.stores[*store];
                 let peers = st.replicas.iter().map(|&r| NodeId(r as u32)).collect();
                 let policy = st.policy.build(*index, st.replicas.len());
-                sim.add(&node.name, Box::new(Replica::new(policy, *store, *index, peers, st.skew_ns[*index])))
+                sim.add(
+                    &node.name,
+                    Box::new(Replica::new(
+                        policy,
+                        *store,
+                        *index,
+                        peers,
+                        st.skew_ns[*index],
+                    )),
+                )
             }
         };
         debug_assert_eq!(id, NodeId(i as u32));
@@ -130,7 +145,10 @@ pub struct RunResult {
 
 impl RunResult {
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -146,12 +164,22 @@ pub fn offered_load(sc: &Scenario) -> Vec<Option<f64>> {
                 WorkloadV::Closed { .. } => lam[c.target] = None,
                 w => {
                     let r = match w {
-                        WorkloadV::Poisson { rate_per_ns } | WorkloadV::Constant { rate_per_ns } => *rate_per_ns * 1e9,
+                        WorkloadV::Poisson { rate_per_ns }
+                        | WorkloadV::Constant { rate_per_ns } => *rate_per_ns * 1e9,
                         WorkloadV::Schedule { points, .. } => {
                             // Time-average over the run.
                             let d = sc.duration.as_ns() as f64;
                             let steps = 1000;
-                            (0..steps).map(|k| crate::scenario::validated::schedule_rate(points, d * (k as f64 + 0.5) / steps as f64)).sum::<f64>() / steps as f64 * 1e9
+                            (0..steps)
+                                .map(|k| {
+                                    crate::scenario::validated::schedule_rate(
+                                        points,
+                                        d * (k as f64 + 0.5) / steps as f64,
+                                    )
+                                })
+                                .sum::<f64>()
+                                / steps as f64
+                                * 1e9
                         }
                         WorkloadV::Closed { .. } => 0.0,
                     };
@@ -170,7 +198,9 @@ pub fn offered_load(sc: &Scenario) -> Vec<Option<f64>> {
                 for c in &s.calls {
                     match c {
                         CallV::Call { target, .. } => next[*target] += cur[i],
-                        CallV::Parallel { targets, .. } => targets.iter().for_each(|t| next[*t] += cur[i]),
+                        CallV::Parallel { targets, .. } => {
+                            targets.iter().for_each(|t| next[*t] += cur[i])
+                        }
                         CallV::Enqueue { queue, .. } => next[*queue] += cur[i],
                     }
                 }
@@ -202,14 +232,37 @@ pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
             NodeKind::Server(s) => {
                 let l = lam[i];
                 // Only leaves (no calls) have a service time that is the whole story.
-                let p = l.filter(|_| s.calls.is_empty() && s.service_by_class.iter().all(Option::is_none)).and_then(|l| {
-                    theory::predict(l, s.workers, s.queue_capacity, s.service.mean_ns() / 1e9, s.service.scv(), s.service.is_exponential())
-                });
+                let p = l
+                    .filter(|_| {
+                        s.calls.is_empty() && s.service_by_class.iter().all(Option::is_none)
+                    })
+                    .and_then(|l| {
+                        theory::predict(
+                            l,
+                            s.workers,
+                            s.queue_capacity,
+                            s.service.mean_ns() / 1e9,
+                            s.service.scv(),
+                            s.service.is_exponential(),
+                        )
+                    });
                 (l, p)
             }
             NodeKind::Queue(q) => {
                 let l = lam[i];
-                (l, l.and_then(|l| theory::predict(l, q.consumers, q.capacity.saturating_sub(q.consumers), q.service.mean_ns() / 1e9, q.service.scv(), q.service.is_exponential())))
+                (
+                    l,
+                    l.and_then(|l| {
+                        theory::predict(
+                            l,
+                            q.consumers,
+                            q.capacity.saturating_sub(q.consumers),
+                            q.service.mean_ns() / 1e9,
+                            q.service.scv(),
+                            q.service.is_exponential(),
+                        )
+                    }),
+                )
             }
             NodeKind::Client(_) | NodeKind::Replica { .. } => (None, None),
         })
@@ -227,7 +280,12 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     // With stores, stop at every bucket boundary to sample replica divergence.
     let mut divergence: Vec<f64> = Vec::new();
     let mut tracker = crate::consistency::anomalies::ConvergenceTracker::new();
-    let heals: Vec<u64> = sc.faults.iter().filter(|f| matches!(f.action, crate::scenario::validated::FaultActionV::Heal)).map(|f| f.at.as_ns()).collect();
+    let heals: Vec<u64> = sc
+        .faults
+        .iter()
+        .filter(|f| matches!(f.action, crate::scenario::validated::FaultActionV::Heal))
+        .map(|f| f.at.as_ns())
+        .collect();
     let end = if sc.stores.is_empty() {
         sim.run(sc.duration, sc.max_events)
     } else {
@@ -254,7 +312,10 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     let now = sim.now();
     let events = sim.events();
     let end_message = match end {
-        RunEnd::Horizon | RunEnd::Idle => format!("reached the scenario's duration ({} s)", sc.duration.as_secs_f64()),
+        RunEnd::Horizon | RunEnd::Idle => format!(
+            "reached the scenario's duration ({} s)",
+            sc.duration.as_secs_f64()
+        ),
         RunEnd::EventLimit => format!(
             "stopped at the event limit ({} events) at t = {:.3} s of {} s; raise `max_events` or shorten `duration_s`",
             sc.max_events,
@@ -267,13 +328,61 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     let mut res = summarize(sc, seed, end, end_message, events, now, &sim.world);
     if !sc.stores.is_empty() {
         let rec = &sim.world.rec;
-        let co = consistency::analyze(&sim, &sc.stores, rec.bucket_ns(), rec.n_buckets, rec.measure_from.unwrap_or(now), now);
+        let co = consistency::analyze(
+            &sim,
+            &sc.stores,
+            rec.bucket_ns(),
+            rec.n_buckets,
+            rec.measure_from.unwrap_or(now),
+            now,
+        );
         res.metrics.extend(co.metrics);
-        let conv = tracker.finish();
-        let worst = conv.iter().map(|c| c.time_to_converge_ns.map(|x| x as f64 / 1e9).unwrap_or(f64::INFINITY)).fold(f64::NAN, |a: f64, b| if a.is_nan() { b } else { a.max(b) });
-        res.metrics.push(("convergence_s".into(), if worst.is_infinite() { f64::NAN } else { worst }));
-        res.metrics.push(("converged".into(), if conv.iter().all(|c| c.converged_ns.is_some()) { 1.0 } else { 0.0 }));
-        res.metrics.push(("divergent_keys_max".into(), tracker.max_divergent_keys() as f64));
+        // Convergence after each heal: under continuous writes replicas are never
+        // identical at an instant (replication is in flight), so "converged" means
+        // back to the divergence seen in normal operation: at most the largest
+        // sample between the end of the warm-up and the first fault.
+        let _ = tracker.finish();
+        let b = sc.bucket.as_ns().max(1);
+        let first_fault = sc.faults.first().map(|f| f.at.as_ns()).unwrap_or(u64::MAX);
+        let warm = sim.world.rec.measure_from.unwrap_or(SimTime::ZERO).as_ns();
+        let baseline = divergence
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (*k as u64 + 1) * b > warm && (*k as u64 + 1) * b < first_fault)
+            .map(|(_, d)| *d)
+            .fold(0.0, f64::max);
+        let mut worst: f64 = f64::NAN;
+        let mut all_converged = true;
+        for &h in &heals {
+            let k0 = (h / b) as usize;
+            match divergence
+                .iter()
+                .enumerate()
+                .skip(k0)
+                .find(|(_, d)| **d <= baseline)
+            {
+                Some((k, _)) => {
+                    let t = ((k as u64 + 1) * b)
+                        .min(sc.duration.as_ns())
+                        .saturating_sub(h) as f64
+                        / 1e9;
+                    worst = if worst.is_nan() { t } else { worst.max(t) };
+                }
+                None => all_converged = false,
+            }
+        }
+        res.metrics.push((
+            "convergence_s".into(),
+            if all_converged { worst } else { f64::NAN },
+        ));
+        res.metrics
+            .push(("converged".into(), if all_converged { 1.0 } else { 0.0 }));
+        res.metrics
+            .push(("divergent_keys_baseline".into(), baseline));
+        res.metrics.push((
+            "divergent_keys_max".into(),
+            tracker.max_divergent_keys() as f64,
+        ));
         for (b, row) in res.timeseries.iter_mut().enumerate() {
             row.stale_reads = co.stale_per_bucket.get(b).copied().unwrap_or(0);
             row.divergent_keys = divergence.get(b).copied().unwrap_or(f64::NAN);
@@ -282,7 +391,8 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
         if export_history {
             for (si, st) in sc.stores.iter().enumerate() {
                 for (k, text) in consistency::export(&sim.world.history, si as u32) {
-                    res.exported.push((format!("{}/key-{k}.log", st.name), text));
+                    res.exported
+                        .push((format!("{}/key-{k}.log", st.name), text));
                 }
             }
         }
@@ -294,24 +404,61 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
-fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events: u64, now: SimTime, w: &SimWorld) -> RunResult {
+fn summarize(
+    sc: &Scenario,
+    seed: u64,
+    end: RunEnd,
+    end_message: String,
+    events: u64,
+    now: SimTime,
+    w: &SimWorld,
+) -> RunResult {
     let rec = &w.rec;
     let measured_ns = rec.measured_ns(now);
     let measured_s = measured_ns / 1e9;
     let done = rec.ok + rec.errors + rec.rejected + rec.timeouts;
     let h = &rec.latency;
-    let q = |p: f64| if h.is_empty() { f64::NAN } else { ms(h.value_at_quantile(p)) };
+    let q = |p: f64| {
+        if h.is_empty() {
+            f64::NAN
+        } else {
+            ms(h.value_at_quantile(p))
+        }
+    };
     let mut m: Vec<(String, f64)> = Vec::new();
-    let rate = |x: u64| if measured_s > 0.0 { x as f64 / measured_s } else { f64::NAN };
+    let rate = |x: u64| {
+        if measured_s > 0.0 {
+            x as f64 / measured_s
+        } else {
+            f64::NAN
+        }
+    };
     m.push(("throughput_per_s".into(), rate(rec.ok)));
     m.push(("offered_per_s".into(), rate(rec.started)));
-    m.push(("availability".into(), if done > 0 { rec.ok as f64 / done as f64 } else { f64::NAN }));
-    m.push(("latency_ms_mean".into(), if h.is_empty() { f64::NAN } else { h.mean() / 1e6 }));
+    m.push((
+        "availability".into(),
+        if done > 0 {
+            rec.ok as f64 / done as f64
+        } else {
+            f64::NAN
+        },
+    ));
+    m.push((
+        "latency_ms_mean".into(),
+        if h.is_empty() {
+            f64::NAN
+        } else {
+            h.mean() / 1e6
+        },
+    ));
     m.push(("latency_ms_p50".into(), q(0.5)));
     m.push(("latency_ms_p90".into(), q(0.9)));
     m.push(("latency_ms_p99".into(), q(0.99)));
     m.push(("latency_ms_p999".into(), q(0.999)));
-    m.push(("latency_ms_max".into(), if h.is_empty() { f64::NAN } else { ms(h.max()) }));
+    m.push((
+        "latency_ms_max".into(),
+        if h.is_empty() { f64::NAN } else { ms(h.max()) },
+    ));
     m.push(("requests_ok".into(), rec.ok as f64));
     m.push(("errors".into(), rec.errors as f64));
     m.push(("rejected".into(), rec.rejected as f64));
@@ -328,21 +475,57 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
                 all += bk.ok + bk.errors + bk.rejected + bk.timeouts;
             }
         }
-        m.push(("availability_during_faults".into(), if all > 0 { ok as f64 / all as f64 } else { f64::NAN }));
+        m.push((
+            "availability_during_faults".into(),
+            if all > 0 {
+                ok as f64 / all as f64
+            } else {
+                f64::NAN
+            },
+        ));
     }
-    m.push(("error_rate".into(), if done > 0 { (done - rec.ok) as f64 / done as f64 } else { f64::NAN }));
+    m.push((
+        "error_rate".into(),
+        if done > 0 {
+            (done - rec.ok) as f64 / done as f64
+        } else {
+            f64::NAN
+        },
+    ));
     // Little's law over the clients: L (time-average requests in the system)
     // against λW (completion rate × mean time in system, all outcomes).
-    let l_measured = if measured_ns > 0.0 { rec.in_system_area / measured_ns } else { f64::NAN };
+    let l_measured = if measured_ns > 0.0 {
+        rec.in_system_area / measured_ns
+    } else {
+        f64::NAN
+    };
     m.push(("littles_l_measured".into(), l_measured));
     // λW with every outcome (timeouts and errors spend time in the system too).
-    let l_pred = if measured_ns > 0.0 { rec.sojourn_sum_ns / measured_ns } else { f64::NAN };
+    let l_pred = if measured_ns > 0.0 {
+        rec.sojourn_sum_ns / measured_ns
+    } else {
+        f64::NAN
+    };
     m.push(("littles_l_lambda_w".into(), l_pred));
     for (ci, c) in sc.classes.iter().enumerate() {
         if sc.classes.len() > 1 {
             let hc = &rec.latency_by_class[ci];
-            m.push((format!("class.{}.latency_ms_p50", c.name), if hc.is_empty() { f64::NAN } else { ms(hc.value_at_quantile(0.5)) }));
-            m.push((format!("class.{}.latency_ms_p99", c.name), if hc.is_empty() { f64::NAN } else { ms(hc.value_at_quantile(0.99)) }));
+            m.push((
+                format!("class.{}.latency_ms_p50", c.name),
+                if hc.is_empty() {
+                    f64::NAN
+                } else {
+                    ms(hc.value_at_quantile(0.5))
+                },
+            ));
+            m.push((
+                format!("class.{}.latency_ms_p99", c.name),
+                if hc.is_empty() {
+                    f64::NAN
+                } else {
+                    ms(hc.value_at_quantile(0.99))
+                },
+            ));
             m.push((format!("class.{}.throughput_per_s", c.name), rate(hc.len())));
         }
     }
@@ -352,8 +535,16 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
     let measure_from = rec.measure_from.unwrap_or(now);
     for nl in &rec.nodes {
         let idx = sc.node_index(&nl.name).unwrap_or(0);
-        let util = if measured_ns > 0.0 { nl.busy_area / measured_ns / f64::from(nl.capacity.max(1)) } else { f64::NAN };
-        let qlen = if measured_ns > 0.0 { nl.queue_area / measured_ns } else { f64::NAN };
+        let util = if measured_ns > 0.0 {
+            nl.busy_area / measured_ns / f64::from(nl.capacity.max(1))
+        } else {
+            f64::NAN
+        };
+        let qlen = if measured_ns > 0.0 {
+            nl.queue_area / measured_ns
+        } else {
+            f64::NAN
+        };
         let (sj_mean, sj_p99) = match &nl.sojourn {
             Some(hs) if !hs.is_empty() => (hs.mean() / 1e6, ms(hs.value_at_quantile(0.99))),
             _ => (f64::NAN, f64::NAN),
@@ -363,8 +554,22 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
         m.push((format!("node.{}.sojourn_ms_mean", nl.name), sj_mean));
         m.push((format!("node.{}.rejected", nl.name), nl.rejected as f64));
         let arr = nl.arrivals as f64;
-        m.push((format!("node.{}.p_wait", nl.name), if arr > 0.0 { nl.waited as f64 / arr } else { f64::NAN }));
-        m.push((format!("node.{}.reject_rate", nl.name), if arr > 0.0 { nl.rejected as f64 / arr } else { f64::NAN }));
+        m.push((
+            format!("node.{}.p_wait", nl.name),
+            if arr > 0.0 {
+                nl.waited as f64 / arr
+            } else {
+                f64::NAN
+            },
+        ));
+        m.push((
+            format!("node.{}.reject_rate", nl.name),
+            if arr > 0.0 {
+                nl.rejected as f64 / arr
+            } else {
+                f64::NAN
+            },
+        ));
         m.push((format!("node.{}.lost_crash", nl.name), nl.lost_crash as f64));
         let series = nl
             .buckets
@@ -375,7 +580,11 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
                 let start = (b as f64 * bucket_ns).max(measure_from.as_ns() as f64);
                 let end = ((b + 1) as f64 * bucket_ns).min(now.as_ns() as f64);
                 let len = (end - start).max(0.0);
-                if len > 0.0 { (busy / len / f64::from(nl.capacity.max(1)), queue / len) } else { (f64::NAN, f64::NAN) }
+                if len > 0.0 {
+                    (busy / len / f64::from(nl.capacity.max(1)), queue / len)
+                } else {
+                    (f64::NAN, f64::NAN)
+                }
             })
             .collect();
         nodes.push(NodeSummary {
@@ -400,7 +609,13 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
     let bucket_s = bucket_ns / 1e9;
     for (b, bk) in rec.buckets.iter().enumerate() {
         let t0 = b as f64 * bucket_s;
-        let qb = |p: f64| if bk.latency.is_empty() { f64::NAN } else { ms(bk.latency.value_at_quantile(p)) };
+        let qb = |p: f64| {
+            if bk.latency.is_empty() {
+                f64::NAN
+            } else {
+                ms(bk.latency.value_at_quantile(p))
+            }
+        };
         timeseries.push(TsRow {
             t_s: t0,
             ok: bk.ok,

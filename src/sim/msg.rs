@@ -59,9 +59,16 @@ pub enum Msg {
     Request(Request),
     Response(Response),
     /// A job put on a message queue.
-    Job { id: u64, class: u16, size_bytes: u32 },
+    Job {
+        id: u64,
+        class: u16,
+        size_bytes: u32,
+    },
     /// The queue's answer: accepted, or refused because it was full.
-    JobAck { id: u64, accepted: bool },
+    JobAck {
+        id: u64,
+        accepted: bool,
+    },
     /// Replication traffic between replicas of a store.
     Peer(crate::components::store::PeerMsg),
 }
