@@ -2905,14 +2905,30 @@ mod tests {
         let mut p = RaftPolicy::new(&RaftSpec::default(), 0, 3);
         p.term = 4;
         p.role = Role::Leader;
-        p.log.push(Entry { term: 2, cmd: Cmd::Put { key: 1, value: 1 } });
-        p.log.push(Entry { term: 4, cmd: Cmd::Noop });
+        p.log.push(Entry {
+            term: 2,
+            cmd: Cmd::Put { key: 1, value: 1 },
+        });
+        p.log.push(Entry {
+            term: 4,
+            cmd: Cmd::Noop,
+        });
         let mut rng = stream(1, "fig8");
         let mut actions = Vec::new();
-        let mut io = Io { now: SimTime(0), me: 0, n: 3, rng: &mut rng, clock_skew_ns: 0, actions: &mut actions };
+        let mut io = Io {
+            now: SimTime(0),
+            me: 0,
+            n: 3,
+            rng: &mut rng,
+            clock_skew_ns: 0,
+            actions: &mut actions,
+        };
         p.peers[1].matched = 1;
         p.advance_commit(&mut io);
-        assert_eq!(p.commit, 0, "term-2 entry on 2 of 3 replicas is not yet committed");
+        assert_eq!(
+            p.commit, 0,
+            "term-2 entry on 2 of 3 replicas is not yet committed"
+        );
         p.peers[2].matched = 2;
         p.advance_commit(&mut io);
         assert_eq!((p.commit, p.applied), (2, 2));
