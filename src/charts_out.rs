@@ -288,20 +288,67 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
             }
         }
     }
+    let has_stores = runs
+        .iter()
+        .any(|r| r.result.metric("stale_reads").is_some());
+    let has_faults = !info.windows.is_empty();
+    if has_stores && wanted(info, "consistency") {
+        let make = |vi: usize| {
+            let rs = &by_variant[vi];
+            let w = rs.first().map(|r| bucket_width(r)).unwrap_or(1.0);
+            Chart::TimeSeries {
+                title: if ts_variants.len() == 1 {
+                    format!("{}: consistency over time", info.name)
+                } else {
+                    label_of(info, vi)
+                },
+                x_label: "simulated time (s)".into(),
+                y_label: "stale reads per s / divergent keys".into(),
+                series: vec![
+                    Series {
+                        name: "stale reads per s".into(),
+                        points: mean_series(rs, |r| r.stale_reads as f64 / w),
+                    },
+                    Series {
+                        name: "divergent keys".into(),
+                        points: mean_series(rs, |r| r.divergent_keys),
+                    },
+                ],
+                shades: shades.clone(),
+                log_y: false,
+            }
+        };
+        let mut c = panels(&make);
+        if let Chart::Panels { title, .. } = &mut c {
+            *title = format!("{}: consistency over time", info.name);
+        }
+        charts.push(("consistency".into(), c, format!("Stale reads (by read start) and keys whose replicas disagree at the end of each bucket ({seeds_note}); shaded: fault windows.")));
+    }
     let pairs: Vec<(usize, &RunResult)> = runs.iter().map(|r| (r.variant, &r.result)).collect();
     let aggs = aggregate_runs(nv, &pairs);
     let agg = |vi: usize, m: &str| -> Option<Agg> {
         aggs[vi].iter().find(|(n, _)| n == m).map(|(_, a)| *a)
     };
     if wanted(info, "bars") && nv > 1 {
-        let metrics: Vec<String> = if info.charts.bars.is_empty() {
+        let metrics: Vec<String> = if !info.charts.bars.is_empty() {
+            info.charts.bars.clone()
+        } else if has_stores {
+            let mut v = vec![
+                "availability".to_string(),
+                "latency_ms_p99".into(),
+                "stale_read_rate".into(),
+                "lost_writes".into(),
+            ];
+            if has_faults {
+                v.insert(0, "availability_during_faults".into());
+            }
+            v
+        } else {
             vec![
                 "throughput_per_s".into(),
                 "availability".into(),
                 "latency_ms_p99".into(),
             ]
-        } else {
-            info.charts.bars.clone()
         };
         for m in metrics {
             let bars: Vec<Bar> = (0..nv)
@@ -380,10 +427,21 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
         }
     }
     if wanted(info, "scatter") && nv > 1 {
-        let pairs_cfg: Vec<(String, String)> = if info.charts.scatter.is_empty() {
-            vec![("latency_ms_p99".into(), "availability".into())]
-        } else {
+        let pairs_cfg: Vec<(String, String)> = if !info.charts.scatter.is_empty() {
             info.charts.scatter.clone()
+        } else if has_stores {
+            // The CAP chart, then PACELC: latency against consistency.
+            let avail = if has_faults {
+                "availability_during_faults"
+            } else {
+                "availability"
+            };
+            vec![
+                ("anomaly_rate".into(), avail.into()),
+                ("stale_read_rate".into(), "latency_ms_p50".into()),
+            ]
+        } else {
+            vec![("latency_ms_p99".into(), "availability".into())]
         };
         for (mx, my) in pairs_cfg {
             let points: Vec<XYPoint> = (0..nv)

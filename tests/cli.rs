@@ -215,15 +215,15 @@ fn run_mm1_prints_tables_and_writes_every_result_file() {
         .map(str::to_string)
         .collect();
     assert_eq!(
-        header[..3],
-        ["scenario", "variant", "point"],
+        header[..5],
+        ["scenario", "capsim_version", "seeds", "variant", "point"],
         "header {header:?}"
     );
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("valid csv row")).collect();
     assert!(!rows.is_empty());
-    assert!(rows.iter().all(|row| &row[0] == "mm1" && &row[1] == "base"));
+    assert!(rows.iter().all(|row| &row[0] == "mm1" && &row[3] == "base"));
     assert!(
-        rows.iter().any(|row| &row[3] == "latency_ms_p99"),
+        rows.iter().any(|row| &row[5] == "latency_ms_p99"),
         "no latency_ms_p99 row"
     );
 

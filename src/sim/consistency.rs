@@ -133,6 +133,7 @@ pub fn analyze(
         mut phantom,
     ) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut ops_ok, mut ops_fail, mut ops_info) = (0u64, 0u64, 0u64);
+    let mut lost_concurrent = 0u64;
     let mut lin_all = 1.0;
     let mut nonlin_keys = 0u64;
     let mut staleness: Vec<u64> = Vec::new();
@@ -154,7 +155,28 @@ pub fn analyze(
         ok_reads += r.ok_reads;
         acked += r.acknowledged_writes;
         stale += r.stale_reads;
-        lost += r.lost_writes.unwrap_or(0);
+        // A write that lost to a *concurrent* write may legitimately have been
+        // ordered before it (a linearizable store does exactly that), so only writes
+        // that vanished or lost to writes that finished before they began count as
+        // lost; the others are reported separately.
+        for lw in &an.lost_writes {
+            let Some(w) = h.ops.iter().find(|o| o.id == lw.op_id) else {
+                continue;
+            };
+            let concurrent = h.ops.iter().any(|o| {
+                o.id != w.id
+                    && o.key == w.key
+                    && o.kind != OpKind::Read
+                    && o.outcome != Outcome::Fail
+                    && o.invoke_ns <= w.complete_ns
+                    && (o.outcome == Outcome::Info || o.complete_ns >= w.invoke_ns)
+            });
+            if concurrent {
+                lost_concurrent += 1;
+            } else {
+                lost += 1;
+            }
+        }
         ryw += r.read_your_writes_violations;
         mr += r.monotonic_reads_violations;
         mw += r.monotonic_writes_violations;
@@ -228,6 +250,7 @@ pub fn analyze(
     m.push(("staleness_ms_p99".into(), pct(0.99)));
     m.push(("lost_writes".into(), lost as f64));
     m.push(("lost_write_rate".into(), rate(lost, acked)));
+    m.push(("lost_to_concurrent_writes".into(), lost_concurrent as f64));
     m.push(("phantom_reads".into(), phantom as f64));
     m.push(("session_violations".into(), (ryw + mr + mw + wfr) as f64));
     m.push(("read_your_writes_violations".into(), ryw as f64));

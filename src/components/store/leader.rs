@@ -1,63 +1,2235 @@
-//! Single-leader replication (stub: to be implemented).
+//! Single-leader replication and the Raft-style CP reference design, as pure
+//! per-replica state machines behind [`ReplicaPolicy`].
+//!
+//! This module owns two policies and their wire format ([`LeaderMsg`]):
+//!
+//! * [`LeaderSpec`] (`Leader(...)`): one leader takes every write, applies it at
+//!   once and ships its log to the followers — synchronously (all followers
+//!   acknowledge before the client does), semi-synchronously (k followers) or
+//!   asynchronously (acknowledge at once, ship in batches every `batch_ms`:
+//!   replication lag). Followers apply what they receive immediately; with
+//!   `reads: Any` they answer reads from that possibly stale copy. Optional
+//!   cascading (tree) replication and heartbeat failover with majority elections
+//!   over terms, with or without fencing (a leader lease plus vote stickiness).
+//!   Without fencing a partitioned old leader keeps accepting writes: split brain.
+//!   After a failover, the new leader's log wins: a replica that rejoins discards
+//!   its divergent suffix (undoing those writes), which is how acknowledged
+//!   asynchronous writes get lost.
+//! * [`RaftSpec`] (`Raft(...)`): Raft (Ongaro & Ousterhout) — terms, randomised
+//!   election timeouts, RequestVote with the log up-to-dateness check,
+//!   AppendEntries with the prevLogIndex/prevLogTerm consistency check and
+//!   conflict truncation, commit only of current-term entries stored on a
+//!   majority, in-order application to the key-value state, client replies at
+//!   application (Cas evaluated there). Linearizable reads use ReadIndex.
+//!
+//! Both keep a durable log (plus term and vote) that survives crashes; see the
+//! policy docs for what is volatile. The module must not touch the engine, read a
+//! clock other than [`Io::now`], use randomness other than [`Io::rng`], or iterate a
+//! hash map: all state is in `BTreeMap`s, `VecDeque`s and `Vec`s indexed by replica.
 
-use super::{ClientOp, Io, PeerMsg, ReplicaPolicy, Role, SpecProblem, Value};
+use super::{ClientOp, Io, PeerMsg, ReplicaPolicy, Reply, Role, SpecProblem, StoreEvent, Value};
+use crate::engine::SimTime;
+use crate::scenario::spec::OpSpec;
+use rand::Rng;
 use serde::Deserialize;
+use std::collections::{BTreeMap, VecDeque};
 
-#[derive(Clone, Debug, Deserialize)]
+// ---------------------------------------------------------------------------
+// Scenario specs
+// ---------------------------------------------------------------------------
+
+/// When the leader acknowledges a write to the client.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LeaderSpec {}
+pub enum LeaderMode {
+    /// After every follower has stored it (each write is shipped at once).
+    Sync,
+    /// After `k` followers (1 ≤ k ≤ replicas − 1) have stored it (shipped at once).
+    SemiSync(usize),
+    /// At once; the log is shipped to followers in batches every `batch_ms`
+    /// (default 10 ms), so followers lag by about `batch_ms/2` plus the link
+    /// latency. Each replica's batch timer starts at a random phase.
+    Async {
+        #[serde(default = "default_batch_ms")]
+        batch_ms: f64,
+    },
+}
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RaftSpec {}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum LeaderMsg {}
-
-impl LeaderMsg {
-    pub fn size_bytes(&self) -> u32 {
-        match *self {}
+impl Default for LeaderMode {
+    fn default() -> Self {
+        LeaderMode::Async {
+            batch_ms: default_batch_ms(),
+        }
     }
 }
 
+fn default_batch_ms() -> f64 {
+    10.0
+}
+
+/// Which replicas answer reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum LeaderReads {
+    /// Only the leader; followers redirect the client to it.
+    #[default]
+    Leader,
+    /// Any replica, from its local (possibly stale) copy.
+    Any,
+}
+
+/// How a failed leader is replaced.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Failover {
+    /// Never: the configured leader stays leader (writes stop while it is down).
+    #[default]
+    None,
+    /// The leader sends heartbeats every `interval_ms`; a follower that hears
+    /// nothing for its election timeout (uniform in [`timeout_ms`, 1.5·`timeout_ms`])
+    /// starts an election for the next term; votes are granted once per term to a
+    /// candidate whose log is at least as up to date; a majority wins.
+    ///
+    /// `fencing: false` (default): a deposed leader that does not hear about the
+    /// new term keeps acting as leader (split brain). `fencing: true`: the leader
+    /// holds a lease of `lease_ms` (default 0.8·`timeout_ms`, must be below
+    /// `timeout_ms`) from the last heartbeat a majority answered, accepts writes and
+    /// serves reads only while it holds it and steps down when it expires; a
+    /// follower that heard from a leader (or granted a vote, or restarted) less than
+    /// `timeout_ms` ago ignores vote requests. Two leaders never accept writes at once.
+    Heartbeat {
+        interval_ms: f64,
+        timeout_ms: f64,
+        #[serde(default)]
+        fencing: bool,
+        #[serde(default)]
+        lease_ms: Option<f64>,
+    },
+}
+
+/// Single-leader replication (`policy: Leader(...)`).
+///
+/// RON: `Leader(mode: Sync)`, `Leader(mode: SemiSync(1), reads: Any)`,
+/// `Leader(mode: Async(batch_ms: 20.0), cascade: true,
+///  failover: Heartbeat(interval_ms: 50.0, timeout_ms: 300.0, fencing: true))`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderSpec {
+    /// Acknowledgement rule (default `Async(batch_ms: 10.0)`, like the asynchronous
+    /// defaults of PostgreSQL and MySQL).
+    #[serde(default)]
+    pub mode: LeaderMode,
+    /// Who answers reads (default `Leader`).
+    #[serde(default)]
+    pub reads: LeaderReads,
+    /// Cascading replication (default false): replica of rank r (counted from the
+    /// leader) receives the log from rank (r−1)/2 — a binary tree — instead of from
+    /// the leader; every level adds its link latency (and, when async, its own batch
+    /// wait). Followers acknowledge directly to the leader.
+    #[serde(default)]
+    pub cascade: bool,
+    /// Initial leader, 0-based (default 0).
+    #[serde(default)]
+    pub leader: usize,
+    /// Failover (default `None`).
+    #[serde(default)]
+    pub failover: Failover,
+    /// A replica re-sends the unacknowledged tail of its log to a follower that has
+    /// made no progress for this long (recovers lost replication messages; default 100).
+    #[serde(default = "default_resend_ms")]
+    pub resend_ms: f64,
+    /// A (semi-)synchronous write still short of acknowledgements after this long is
+    /// answered `Unknown` (it may survive) and forgotten (default 2000).
+    #[serde(default = "default_ack_timeout_ms")]
+    pub ack_timeout_ms: f64,
+}
+
+fn default_resend_ms() -> f64 {
+    100.0
+}
+fn default_ack_timeout_ms() -> f64 {
+    2000.0
+}
+
+/// Raft (`policy: Raft(...)`), the CP reference design.
+///
+/// RON: `Raft()`, `Raft(election_timeout_ms: (150.0, 300.0), heartbeat_ms: 50.0)`.
+///
+/// Reads use ReadIndex: the leader notes its commit index (at least its own
+/// term's first entry), confirms it is still leader with a round of heartbeats
+/// answered by a majority, waits until it has applied up to that index and then
+/// answers from its state. Followers redirect clients to the leader they know.
+/// Durable: current term, vote, log (and the snapshot its compacted prefix was
+/// folded into); volatile: commit index, applied state (rebuilt by re-applying
+/// committed entries after a restart), leader state. A leader that has not heard
+/// from a majority for the minimum election timeout steps down (check-quorum).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftSpec {
+    /// Election timeout, drawn uniformly from (min, max) each time it is armed
+    /// (default (150, 300)).
+    #[serde(default = "default_election_ms")]
+    pub election_timeout_ms: (f64, f64),
+    /// Leader heartbeat (empty AppendEntries) interval (default 50).
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: f64,
+}
+
+impl Default for RaftSpec {
+    fn default() -> Self {
+        RaftSpec {
+            election_timeout_ms: default_election_ms(),
+            heartbeat_ms: default_heartbeat_ms(),
+        }
+    }
+}
+
+fn default_election_ms() -> (f64, f64) {
+    (150.0, 300.0)
+}
+fn default_heartbeat_ms() -> f64 {
+    50.0
+}
+
+fn bad_ms(x: f64) -> bool {
+    !x.is_finite() || x <= 0.0
+}
+
+fn problem(field: &str, msg: String, hint: &str) -> SpecProblem {
+    (field.to_string(), msg, hint.to_string())
+}
+
 impl LeaderSpec {
-    pub fn validate(&self, _n: usize) -> Vec<SpecProblem> {
-        Vec::new()
+    /// Every problem with these parameters for a group of `n` replicas.
+    pub fn validate(&self, n: usize) -> Vec<SpecProblem> {
+        let mut p = Vec::new();
+        if self.leader >= n {
+            p.push(problem(
+                "leader",
+                format!(
+                    "initial leader {} does not exist: the store has {n} replicas (0-based)",
+                    self.leader
+                ),
+                "use a replica index from 0 to replicas − 1",
+            ));
+        }
+        match &self.mode {
+            LeaderMode::Sync => {}
+            LeaderMode::SemiSync(k) => {
+                if *k == 0 || *k + 1 > n {
+                    p.push(problem(
+                        "mode",
+                        format!("SemiSync({k}) needs between 1 and {} follower acknowledgements with {n} replicas", n.saturating_sub(1)),
+                        "use Async for 0 acknowledgements and Sync for all followers",
+                    ));
+                }
+            }
+            LeaderMode::Async { batch_ms } => {
+                if bad_ms(*batch_ms) {
+                    p.push(problem(
+                        "mode.batch_ms",
+                        format!("batch interval must be a positive number of ms (got {batch_ms})"),
+                        "e.g. `Async(batch_ms: 10.0)`",
+                    ));
+                }
+            }
+        }
+        if let Failover::Heartbeat {
+            interval_ms,
+            timeout_ms,
+            fencing,
+            lease_ms,
+        } = &self.failover
+        {
+            if bad_ms(*interval_ms) {
+                p.push(problem(
+                    "failover.interval_ms",
+                    format!(
+                        "heartbeat interval must be a positive number of ms (got {interval_ms})"
+                    ),
+                    "e.g. 50.0",
+                ));
+            }
+            if bad_ms(*timeout_ms) {
+                p.push(problem(
+                    "failover.timeout_ms",
+                    format!("election timeout must be a positive number of ms (got {timeout_ms})"),
+                    "e.g. 300.0",
+                ));
+            } else if !bad_ms(*interval_ms) && *timeout_ms <= *interval_ms {
+                p.push(problem(
+                    "failover.timeout_ms",
+                    format!("election timeout ({timeout_ms} ms) must exceed the heartbeat interval ({interval_ms} ms), or followers depose a healthy leader"),
+                    "use a timeout of several heartbeat intervals, e.g. 3–10×",
+                ));
+            }
+            if let Some(l) = lease_ms {
+                if !fencing {
+                    p.push(problem(
+                        "failover.lease_ms",
+                        "`lease_ms` only applies with `fencing: true`".into(),
+                        "remove it or set `fencing: true`",
+                    ));
+                } else if bad_ms(*l) || (!bad_ms(*timeout_ms) && *l >= *timeout_ms) {
+                    p.push(problem(
+                        "failover.lease_ms",
+                        format!("the lease ({l} ms) must be positive and shorter than the election timeout ({timeout_ms} ms), or two leaders could overlap"),
+                        "e.g. 0.8 × timeout_ms (the default)",
+                    ));
+                } else if !bad_ms(*interval_ms) && *l <= *interval_ms {
+                    p.push(problem(
+                        "failover.lease_ms",
+                        format!("the lease ({l} ms) must outlast the heartbeat interval ({interval_ms} ms), or the leader keeps losing it"),
+                        "use a lease of at least two heartbeat intervals",
+                    ));
+                }
+            } else if *fencing
+                && !bad_ms(*interval_ms)
+                && !bad_ms(*timeout_ms)
+                && 0.8 * timeout_ms <= *interval_ms
+            {
+                p.push(problem(
+                    "failover.timeout_ms",
+                    format!("with fencing the default lease (0.8 × {timeout_ms} ms) must outlast the heartbeat interval ({interval_ms} ms)"),
+                    "raise timeout_ms or set `lease_ms`",
+                ));
+            }
+        }
+        if bad_ms(self.resend_ms) {
+            p.push(problem(
+                "resend_ms",
+                format!("must be a positive number of ms (got {})", self.resend_ms),
+                "e.g. 100.0",
+            ));
+        }
+        if bad_ms(self.ack_timeout_ms) {
+            p.push(problem(
+                "ack_timeout_ms",
+                format!(
+                    "must be a positive number of ms (got {})",
+                    self.ack_timeout_ms
+                ),
+                "e.g. 2000.0",
+            ));
+        }
+        p
     }
 }
 
 impl RaftSpec {
+    /// Every problem with these parameters for a group of `n` replicas.
     pub fn validate(&self, _n: usize) -> Vec<SpecProblem> {
-        Vec::new()
+        let mut p = Vec::new();
+        let (lo, hi) = self.election_timeout_ms;
+        if bad_ms(lo) || bad_ms(hi) {
+            p.push(problem(
+                "election_timeout_ms",
+                format!("both bounds must be positive numbers of ms (got ({lo}, {hi}))"),
+                "e.g. (150.0, 300.0)",
+            ));
+        } else if hi <= lo {
+            p.push(problem(
+                "election_timeout_ms",
+                format!("the range ({lo}, {hi}) must be non-empty: max > min, or candidates keep splitting the vote"),
+                "Raft suggests e.g. (150.0, 300.0)",
+            ));
+        }
+        if bad_ms(self.heartbeat_ms) {
+            p.push(problem(
+                "heartbeat_ms",
+                format!(
+                    "must be a positive number of ms (got {})",
+                    self.heartbeat_ms
+                ),
+                "e.g. 50.0",
+            ));
+        } else if !bad_ms(lo) && self.heartbeat_ms >= lo {
+            p.push(problem(
+                "heartbeat_ms",
+                format!("heartbeats ({} ms) must come more often than the minimum election timeout ({lo} ms), or followers depose a healthy leader", self.heartbeat_ms),
+                "use at most a third of the minimum election timeout",
+            ));
+        }
+        p
     }
 }
 
-struct Stub;
+// ---------------------------------------------------------------------------
+// Wire format
+// ---------------------------------------------------------------------------
 
-impl ReplicaPolicy for Stub {
-    fn on_start(&mut self, _io: &mut Io<'_>) {}
+/// A state-machine command in the replicated log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    /// A new leader's first entry of its term (commits earlier terms' entries in
+    /// Raft; truncates stale suffixes in the single-leader design).
+    Noop,
+    Put {
+        key: u64,
+        value: Value,
+    },
+    /// Raft only: applied iff the current value equals `expected`.
+    Cas {
+        key: u64,
+        expected: Option<Value>,
+        value: Value,
+    },
+}
+
+/// One log entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub term: u64,
+    pub cmd: Cmd,
+}
+
+/// Replication traffic of both policies.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaderMsg {
+    /// Log shipping (Raft AppendEntries; also Raft's heartbeat). `leader` is the
+    /// term's leader (the sender may be a cascading parent); `commit` and `round`
+    /// are Raft's commit index and read round; `compact` is an index every replica
+    /// has stored (the receiver may fold its log up to there).
+    Append {
+        term: u64,
+        leader: usize,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        commit: u64,
+        compact: u64,
+        round: u64,
+        sent_ns: u64,
+    },
+    /// Answer to `Append`: on success `index` is the last index known to match the
+    /// sender's log; on failure the index from which the sender should retry minus one.
+    AppendResp {
+        term: u64,
+        success: bool,
+        index: u64,
+        round: u64,
+        sent_ns: u64,
+    },
+    /// Cascading replication: a follower tells the leader how far its log matches.
+    Ack {
+        term: u64,
+        index: u64,
+    },
+    /// Single-leader failover: leader liveness (and lease renewal).
+    Heartbeat {
+        term: u64,
+        compact: u64,
+        sent_ns: u64,
+    },
+    HeartbeatResp {
+        term: u64,
+        sent_ns: u64,
+    },
+    RequestVote {
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+        sent_ns: u64,
+    },
+    Vote {
+        term: u64,
+        granted: bool,
+        sent_ns: u64,
+    },
+}
+
+impl LeaderMsg {
+    /// Size on the wire: a 64-byte header plus 24 bytes per entry (term, key,
+    /// value) and 8 more for a Cas's expected value.
+    pub fn size_bytes(&self) -> u32 {
+        match self {
+            LeaderMsg::Append { entries, .. } => {
+                let body: usize = entries
+                    .iter()
+                    .map(|e| {
+                        if matches!(e.cmd, Cmd::Cas { .. }) {
+                            32
+                        } else {
+                            24
+                        }
+                    })
+                    .sum();
+                64u32.saturating_add(u32::try_from(body).unwrap_or(u32::MAX))
+            }
+            _ => 64,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared machinery: the log, timers, helpers
+// ---------------------------------------------------------------------------
+
+/// Most entries in one `Append`; larger backlogs go in several messages.
+const MAX_BATCH: u64 = 4096;
+
+const T_TICK: u64 = 1;
+const T_HEARTBEAT: u64 = 2;
+const T_ELECTION: u64 = 3;
+const T_LEASE: u64 = 4;
+const N_TIMERS: usize = 5;
+const GEN_MASK: u64 = (1 << 56) - 1;
+
+fn tag(kind: u64, generation: u64) -> u64 {
+    (kind << 56) | (generation & GEN_MASK)
+}
+
+/// Generation counters per timer kind: a timer whose generation is stale is ignored.
+#[derive(Clone, Debug, Default)]
+struct Gens([u64; N_TIMERS]);
+
+impl Gens {
+    /// Invalidate every outstanding timer of `kind` and arm a new one.
+    fn restart(&mut self, io: &mut Io<'_>, kind: u64, delay_ns: u64) {
+        self.0[kind as usize] += 1;
+        io.timer(SimTime(delay_ns), tag(kind, self.0[kind as usize]));
+    }
+    /// Re-arm the current chain of `kind` (from inside its own handler).
+    fn again(&self, io: &mut Io<'_>, kind: u64, delay_ns: u64) {
+        io.timer(SimTime(delay_ns), tag(kind, self.0[kind as usize]));
+    }
+    fn cancel(&mut self, kind: u64) {
+        self.0[kind as usize] += 1;
+    }
+    /// Decode a tag: `Some(kind)` if it is the current generation.
+    fn current(&self, tag: u64) -> Option<u64> {
+        let kind = tag >> 56;
+        ((kind as usize) < N_TIMERS && self.0[kind as usize] & GEN_MASK == tag & GEN_MASK)
+            .then_some(kind)
+    }
+}
+
+fn ms_to_ns(ms: f64) -> u64 {
+    // At least 1 µs, so a zero interval that slipped past validation cannot livelock.
+    SimTime::from_ms_f64(ms).as_ns().max(1_000)
+}
+
+/// The `k`-th largest (1-based) of `v`; `v` is reordered. 0 if out of range.
+fn kth_largest(v: &mut [u64], k: usize) -> u64 {
+    if k == 0 || k > v.len() {
+        return 0;
+    }
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    v[k - 1]
+}
+
+/// Apply a command to a key-value map; false for a Cas whose expectation failed.
+fn apply_cmd(map: &mut BTreeMap<u64, Value>, cmd: &Cmd) -> bool {
+    match *cmd {
+        Cmd::Noop => true,
+        Cmd::Put { key, value } => {
+            map.insert(key, value);
+            true
+        }
+        Cmd::Cas {
+            key,
+            expected,
+            value,
+        } => {
+            if map.get(&key).copied() == expected {
+                map.insert(key, value);
+                true
+            } else {
+                false
+            }
+        }
+    }
+}
+
+/// A replicated log with a compacted prefix: entries `base+1 ..= last` are held;
+/// `base_term` is the term of entry `base` (0 when `base` is 0).
+#[derive(Clone, Debug, Default)]
+struct Log {
+    entries: VecDeque<Entry>,
+    base: u64,
+    base_term: u64,
+}
+
+/// What to do with an incoming `Append`.
+enum Reconcile {
+    /// The entry before the new ones does not match: retry from `hint + 1`.
+    Reject { hint: u64 },
+    /// Matches: drop entries from `truncate_from` (a conflict), append
+    /// `entries[skip..]`; the log then matches the sender's up to `match_index`.
+    Accept {
+        truncate_from: Option<u64>,
+        skip: usize,
+        match_index: u64,
+    },
+}
+
+impl Log {
+    fn last_index(&self) -> u64 {
+        self.base + self.entries.len() as u64
+    }
+    fn last_term(&self) -> u64 {
+        self.entries.back().map_or(self.base_term, |e| e.term)
+    }
+    /// Term of entry `i` if held (or `i == base`).
+    fn term_at(&self, i: u64) -> Option<u64> {
+        if i == self.base {
+            Some(self.base_term)
+        } else {
+            self.get(i).map(|e| e.term)
+        }
+    }
+    fn get(&self, i: u64) -> Option<&Entry> {
+        if i <= self.base {
+            return None;
+        }
+        self.entries.get((i - self.base - 1) as usize)
+    }
+    fn push(&mut self, e: Entry) -> u64 {
+        self.entries.push_back(e);
+        self.last_index()
+    }
+    fn pop(&mut self) -> Option<Entry> {
+        self.entries.pop_back()
+    }
+    /// Entries `from ..= to` (both within the held range).
+    fn collect(&self, from: u64, to: u64) -> Vec<Entry> {
+        if to < from || from <= self.base {
+            return Vec::new();
+        }
+        let a = (from - self.base - 1) as usize;
+        let b = ((to - self.base) as usize).min(self.entries.len());
+        self.entries.range(a..b).copied().collect()
+    }
+    /// Drop the oldest entry into the compacted prefix.
+    fn pop_front(&mut self) -> Option<Entry> {
+        let e = self.entries.pop_front()?;
+        self.base += 1;
+        self.base_term = e.term;
+        Some(e)
+    }
+    /// Is a log ending at (`last_term`, `last_index`) at least as up to date as ours?
+    fn up_to_date(&self, last_term: u64, last_index: u64) -> bool {
+        (last_term, last_index) >= (self.last_term(), self.last_index())
+    }
+    fn reconcile(&self, prev_index: u64, prev_term: u64, entries: &[Entry]) -> Reconcile {
+        let last = self.last_index();
+        if prev_index > last {
+            return Reconcile::Reject { hint: last };
+        }
+        // Entries at or below `base` are on every replica, so a compacted `prev` matches.
+        if prev_index >= self.base {
+            let t = self.term_at(prev_index).unwrap_or(0);
+            if t != prev_term {
+                // Skip back over the whole conflicting term (one round trip per term).
+                let mut i = prev_index;
+                while i - 1 > self.base && self.term_at(i - 1) == Some(t) {
+                    i -= 1;
+                }
+                return Reconcile::Reject {
+                    hint: (i - 1).max(self.base),
+                };
+            }
+        }
+        let mut truncate_from = None;
+        let mut skip = entries.len();
+        for (j, e) in entries.iter().enumerate() {
+            let idx = prev_index + 1 + j as u64;
+            if idx <= self.base {
+                continue;
+            }
+            match self.term_at(idx) {
+                Some(t) if t == e.term => continue,
+                Some(_) => {
+                    truncate_from = Some(idx);
+                    skip = j;
+                    break;
+                }
+                None => {
+                    skip = j;
+                    break;
+                }
+            }
+        }
+        Reconcile::Accept {
+            truncate_from,
+            skip,
+            match_index: prev_index + entries.len() as u64,
+        }
+    }
+}
+
+/// What a sender knows about one receiver of its log.
+#[derive(Clone, Copy, Debug, Default)]
+struct Peer {
+    /// Next index to send (optimistic: advanced on send).
+    next: u64,
+    /// Highest index known to match (from a successful answer this term).
+    matched: u64,
+    /// `matched` comes from a successful answer in this term.
+    known: bool,
+    /// Leader only: highest index this follower reported matching (direct or via `Ack`).
+    acked: u64,
+    /// Leader only: send time of the latest message of this term the follower answered.
+    ack_sent_ns: u64,
+    /// Raft leader: when the follower last answered (check-quorum).
+    last_ack_ns: u64,
+    /// Raft leader: highest read round the follower answered.
+    round: u64,
+    /// Last time `matched` advanced, or something was sent with nothing outstanding.
+    last_progress_ns: u64,
+    /// When `next` was last moved back; failures to older messages are ignored.
+    last_rewind_ns: u64,
+}
+
+fn values_of(state: &BTreeMap<u64, Value>, key: u64) -> Vec<Value> {
+    state.get(&key).map(|v| vec![*v]).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// Single leader
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+struct HbCfg {
+    interval_ns: u64,
+    timeout_ns: u64,
+    fencing: bool,
+    lease_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingWrite {
+    index: u64,
+    handle: u64,
+    deadline_ns: u64,
+}
+
+/// The single-leader policy at one replica.
+///
+/// Durable (survives a crash): term, vote, log with undo records, and the state
+/// (which is always the log applied in order, so it is what a restart would
+/// rebuild). Volatile: role, known leader, how far the log is verified against the
+/// current leader's, replication progress of children, pending client writes,
+/// lease and vote stickiness (a fencing replica refuses votes for `timeout_ms`
+/// after a restart instead).
+struct LeaderPolicy {
+    me: usize,
+    n: usize,
+    /// Follower acknowledgements needed before the client's (0 = async).
+    k_acks: usize,
+    batch_ns: Option<u64>,
+    reads_any: bool,
+    cascade: bool,
+    initial_leader: usize,
+    hb: Option<HbCfg>,
+    resend_ns: u64,
+    ack_timeout_ns: u64,
+    // durable
+    term: u64,
+    voted_for: Option<usize>,
+    log: Log,
+    /// Previous value of each held entry's key (for undoing a divergent suffix).
+    undo: VecDeque<Option<Value>>,
+    state: BTreeMap<u64, Value>,
+    // volatile
+    role: Role,
+    leader: Option<usize>,
+    /// Highest index known to match the current leader's log (what may be forwarded).
+    verified: u64,
+    peers: Vec<Peer>,
+    children: Vec<usize>,
+    pending: VecDeque<PendingWrite>,
+    votes: Vec<bool>,
+    last_heard_ns: u64,
+    compact_seen: u64,
+    gens: Gens,
+    scratch: Vec<u64>,
+}
+
+/// Build the single-leader policy for replica `me` of `n`.
+pub fn build_leader(s: &LeaderSpec, me: usize, n: usize) -> Box<dyn ReplicaPolicy> {
+    Box::new(LeaderPolicy::new(s, me, n))
+}
+
+impl LeaderPolicy {
+    fn new(s: &LeaderSpec, me: usize, n: usize) -> Self {
+        let n = n.max(1);
+        let (k_acks, batch_ns) = match &s.mode {
+            LeaderMode::Sync => (n - 1, None),
+            LeaderMode::SemiSync(k) => ((*k).clamp(1, n.max(2) - 1).min(n - 1), None),
+            LeaderMode::Async { batch_ms } => (0, Some(ms_to_ns(*batch_ms))),
+        };
+        let hb = match &s.failover {
+            Failover::None => None,
+            Failover::Heartbeat {
+                interval_ms,
+                timeout_ms,
+                fencing,
+                lease_ms,
+            } => {
+                let timeout_ns = ms_to_ns(*timeout_ms);
+                Some(HbCfg {
+                    interval_ns: ms_to_ns(*interval_ms),
+                    timeout_ns,
+                    fencing: *fencing,
+                    lease_ns: lease_ms
+                        .map(ms_to_ns)
+                        .unwrap_or(timeout_ns / 5 * 4)
+                        .min(timeout_ns.saturating_sub(1)),
+                })
+            }
+        };
+        LeaderPolicy {
+            me,
+            n,
+            k_acks,
+            batch_ns,
+            reads_any: s.reads == LeaderReads::Any,
+            cascade: s.cascade,
+            initial_leader: s.leader.min(n - 1),
+            hb,
+            resend_ns: ms_to_ns(s.resend_ms),
+            ack_timeout_ns: ms_to_ns(s.ack_timeout_ms),
+            term: 0,
+            voted_for: None,
+            log: Log::default(),
+            undo: VecDeque::new(),
+            state: BTreeMap::new(),
+            role: Role::Follower,
+            leader: None,
+            verified: 0,
+            peers: vec![Peer::default(); n],
+            children: Vec::new(),
+            pending: VecDeque::new(),
+            votes: vec![false; n],
+            last_heard_ns: 0,
+            compact_seen: 0,
+            gens: Gens::default(),
+            scratch: Vec::with_capacity(n),
+        }
+    }
+
+    fn majority(&self) -> usize {
+        self.n / 2 + 1
+    }
+
+    fn fencing(&self) -> bool {
+        self.hb.is_some_and(|h| h.fencing)
+    }
+
+    /// Highest index this replica may ship: its whole log as leader, else what is verified.
+    fn sendable(&self) -> u64 {
+        if self.role == Role::Leader {
+            self.log.last_index()
+        } else {
+            self.verified.min(self.log.last_index())
+        }
+    }
+
+    fn tick_ns(&self) -> u64 {
+        self.batch_ns.unwrap_or(self.resend_ns)
+    }
+
+    fn election_delay(&self, io: &mut Io<'_>) -> u64 {
+        let t = self.hb.map_or(u64::MAX / 4, |h| h.timeout_ns);
+        io.rng.random_range(t..=t + t / 2)
+    }
+
+    fn arm_election(&mut self, io: &mut Io<'_>) {
+        if self.hb.is_some() {
+            let d = self.election_delay(io);
+            self.gens.restart(io, T_ELECTION, d);
+        }
+    }
+
+    /// Rank of replica `r` in the replication tree rooted at leader `l`.
+    fn rank(&self, r: usize, l: usize) -> usize {
+        (r + self.n - l) % self.n
+    }
+
+    fn compute_children(&mut self) {
+        self.children.clear();
+        let Some(l) = self.leader else { return };
+        if !self.cascade {
+            if l == self.me {
+                self.children.extend((0..self.n).filter(|&r| r != self.me));
+            }
+            return;
+        }
+        let m = self.rank(self.me, l);
+        for c in [2 * m + 1, 2 * m + 2] {
+            if c < self.n {
+                self.children.push((c + l) % self.n);
+            }
+        }
+    }
+
+    fn reset_peer(&mut self, r: usize, now: u64) {
+        let next = self.sendable() + 1;
+        let p = &mut self.peers[r];
+        *p = Peer {
+            next,
+            last_progress_ns: now,
+            ack_sent_ns: p.ack_sent_ns,
+            ..Peer::default()
+        };
+    }
+
+    /// Learn who leads the current term (recomputes the replication tree).
+    fn set_leader(&mut self, l: Option<usize>, now: u64) {
+        if self.leader == l {
+            return;
+        }
+        self.leader = l;
+        self.compute_children();
+        for i in 0..self.children.len() {
+            let c = self.children[i];
+            self.reset_peer(c, now);
+        }
+    }
+
+    fn compact_value(&mut self) -> u64 {
+        if self.role != Role::Leader {
+            return self.compact_seen;
+        }
+        if self.n == 1 {
+            return self.log.last_index();
+        }
+        let me = self.me;
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|(r, _)| *r != me)
+            .map(|(_, p)| p.acked)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Fold entries every replica holds into the compacted prefix.
+    fn compact(&mut self) {
+        let upto = if self.role == Role::Leader {
+            self.compact_value()
+        } else {
+            self.compact_seen.min(self.verified)
+        };
+        let upto = upto.min(self.log.last_index());
+        while self.log.base < upto {
+            self.log.pop_front();
+            self.undo.pop_front();
+        }
+    }
+
+    fn append_local(&mut self, e: Entry) -> u64 {
+        let prev = match e.cmd {
+            Cmd::Put { key, value } | Cmd::Cas { key, value, .. } => self.state.insert(key, value),
+            Cmd::Noop => None,
+        };
+        self.undo.push_back(prev);
+        self.log.push(e)
+    }
+
+    /// Remove entries `from..` newest first, undoing their writes.
+    fn truncate_from(&mut self, from: u64) {
+        while self.log.last_index() >= from && self.log.last_index() > self.log.base {
+            let (Some(e), Some(prev)) = (self.log.pop(), self.undo.pop_back()) else {
+                break;
+            };
+            if let Cmd::Put { key, .. } | Cmd::Cas { key, .. } = e.cmd {
+                match prev {
+                    Some(v) => self.state.insert(key, v),
+                    None => self.state.remove(&key),
+                };
+            }
+        }
+        self.verified = self.verified.min(self.log.last_index());
+    }
+
+    fn send_append(&mut self, io: &mut Io<'_>, c: usize) {
+        let last = self.sendable();
+        let compact = self.compact_value();
+        let leader = self.leader.unwrap_or(self.me);
+        let p = &mut self.peers[c];
+        let next = p.next.clamp(self.log.base + 1, last + 1);
+        let prev = next - 1;
+        let prev_term = self.log.term_at(prev).unwrap_or(0);
+        let hi = last.min(prev + MAX_BATCH);
+        if p.matched + 1 >= next {
+            p.last_progress_ns = io.now.as_ns();
+        }
+        p.next = hi + 1;
+        let entries = self.log.collect(next, hi);
+        io.send(
+            c,
+            PeerMsg::Leader(LeaderMsg::Append {
+                term: self.term,
+                leader,
+                prev_index: prev,
+                prev_term,
+                entries,
+                commit: 0,
+                compact,
+                round: 0,
+                sent_ns: io.now.as_ns(),
+            }),
+        );
+    }
+
+    /// Send every child what it has not been sent yet.
+    fn ship(&mut self, io: &mut Io<'_>) {
+        let last = self.sendable();
+        for i in 0..self.children.len() {
+            let c = self.children[i];
+            if self.peers[c].next <= last {
+                self.send_append(io, c);
+            }
+        }
+    }
+
+    /// Re-send to children that made no progress for `resend_ms` though behind.
+    fn resend_stalled(&mut self, io: &mut Io<'_>) {
+        let last = self.sendable();
+        let now = io.now.as_ns();
+        for i in 0..self.children.len() {
+            let c = self.children[i];
+            let p = &mut self.peers[c];
+            if p.matched < last && now.saturating_sub(p.last_progress_ns) >= self.resend_ns {
+                if p.known {
+                    p.next = p.matched + 1;
+                }
+                p.last_rewind_ns = now;
+                p.last_progress_ns = now;
+                self.send_append(io, c);
+            }
+        }
+    }
+
+    fn lease_expiry_ns(&mut self) -> u64 {
+        let Some(h) = self.hb else { return u64::MAX };
+        let k = self.majority() - 1;
+        if k == 0 {
+            return u64::MAX;
+        }
+        self.scratch.clear();
+        let me = self.me;
+        self.scratch.extend(
+            self.peers
+                .iter()
+                .enumerate()
+                .filter(|(r, _)| *r != me)
+                .map(|(_, p)| p.ack_sent_ns),
+        );
+        kth_largest(&mut self.scratch, k).saturating_add(h.lease_ns)
+    }
+
+    fn lease_ok(&mut self, now: u64) -> bool {
+        !self.fencing() || now < self.lease_expiry_ns()
+    }
+
+    fn arm_lease(&mut self, io: &mut Io<'_>) {
+        if self.fencing() {
+            let at = self.lease_expiry_ns();
+            let d = at.saturating_sub(io.now.as_ns()).max(1);
+            self.gens.restart(io, T_LEASE, d);
+        }
+    }
+
+    fn step_down(&mut self, io: &mut Io<'_>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        io.event(StoreEvent::SteppedDown { term: self.term });
+        for w in self.pending.drain(..) {
+            io.reply(w.handle, Reply::Unknown);
+        }
+        self.role = Role::Follower;
+        self.gens.cancel(T_HEARTBEAT);
+        self.gens.cancel(T_LEASE);
+        self.verified = self.log.base;
+        self.set_leader(None, io.now.as_ns());
+        self.arm_election(io);
+    }
+
+    fn observe_term(&mut self, io: &mut Io<'_>, t: u64) {
+        if t > self.term {
+            self.term = t;
+            self.voted_for = None;
+            self.step_down(io);
+            self.role = Role::Follower;
+            self.verified = self.log.base;
+            self.set_leader(None, io.now.as_ns());
+        }
+    }
+
+    fn become_leader(&mut self, io: &mut Io<'_>, noop: bool) {
+        self.role = Role::Leader;
+        self.leader = None;
+        self.set_leader(Some(self.me), io.now.as_ns());
+        io.event(StoreEvent::BecameLeader { term: self.term });
+        self.gens.cancel(T_ELECTION);
+        let now = io.now.as_ns();
+        for r in 0..self.n {
+            if r != self.me {
+                self.reset_peer(r, now);
+            }
+        }
+        if noop {
+            // Marks the term in the log: a follower holding a stale suffix of an
+            // older term conflicts here and discards it.
+            self.append_local(Entry {
+                term: self.term,
+                cmd: Cmd::Noop,
+            });
+        }
+        self.verified = self.log.last_index();
+        if let Some(h) = self.hb {
+            self.gens.restart(io, T_HEARTBEAT, h.interval_ns);
+            self.broadcast_heartbeat(io);
+        }
+        self.arm_lease(io);
+        for i in 0..self.children.len() {
+            let c = self.children[i];
+            self.send_append(io, c);
+        }
+    }
+
+    fn broadcast_heartbeat(&mut self, io: &mut Io<'_>) {
+        let compact = self.compact_value();
+        io.broadcast(PeerMsg::Leader(LeaderMsg::Heartbeat {
+            term: self.term,
+            compact,
+            sent_ns: io.now.as_ns(),
+        }));
+    }
+
+    fn start_election(&mut self, io: &mut Io<'_>) {
+        self.term += 1;
+        self.voted_for = Some(self.me);
+        self.role = Role::Candidate;
+        self.verified = self.log.base;
+        self.set_leader(None, io.now.as_ns());
+        self.votes.iter_mut().for_each(|v| *v = false);
+        self.votes[self.me] = true;
+        for p in &mut self.peers {
+            p.ack_sent_ns = 0;
+        }
+        io.broadcast(PeerMsg::Leader(LeaderMsg::RequestVote {
+            term: self.term,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+            sent_ns: io.now.as_ns(),
+        }));
+        self.arm_election(io);
+        if self.majority() == 1 {
+            self.become_leader(io, true);
+        }
+    }
+
+    /// Acknowledge pending writes now stored on enough followers.
+    fn advance_acks(&mut self, io: &mut Io<'_>) {
+        if self.pending.is_empty() || self.role != Role::Leader {
+            return;
+        }
+        self.scratch.clear();
+        let me = self.me;
+        self.scratch.extend(
+            self.peers
+                .iter()
+                .enumerate()
+                .filter(|(r, _)| *r != me)
+                .map(|(_, p)| p.acked),
+        );
+        let kth = kth_largest(&mut self.scratch, self.k_acks);
+        while let Some(w) = self.pending.front().copied() {
+            if w.index > kth {
+                break;
+            }
+            if !self.lease_ok(io.now.as_ns()) {
+                self.step_down(io);
+                return;
+            }
+            self.pending.pop_front();
+            io.reply(w.handle, Reply::Ok(None));
+        }
+    }
+
+    fn on_append(&mut self, io: &mut Io<'_>, from: usize, m: AppendIn) {
+        let now = io.now.as_ns();
+        if m.term < self.term {
+            io.send(
+                from,
+                PeerMsg::Leader(LeaderMsg::AppendResp {
+                    term: self.term,
+                    success: false,
+                    index: 0,
+                    round: 0,
+                    sent_ns: m.sent_ns,
+                }),
+            );
+            return;
+        }
+        self.observe_term(io, m.term);
+        if self.role == Role::Leader {
+            return; // one leader per term: cannot happen
+        }
+        self.role = Role::Follower;
+        self.set_leader(Some(m.leader), now);
+        if from == m.leader {
+            self.last_heard_ns = now;
+            self.arm_election(io);
+        }
+        match self.log.reconcile(m.prev_index, m.prev_term, &m.entries) {
+            Reconcile::Reject { hint } => {
+                io.send(
+                    from,
+                    PeerMsg::Leader(LeaderMsg::AppendResp {
+                        term: self.term,
+                        success: false,
+                        index: hint,
+                        round: 0,
+                        sent_ns: m.sent_ns,
+                    }),
+                );
+            }
+            Reconcile::Accept {
+                truncate_from,
+                skip,
+                match_index,
+            } => {
+                if let Some(i) = truncate_from {
+                    self.truncate_from(i);
+                }
+                for e in &m.entries[skip..] {
+                    self.append_local(*e);
+                }
+                self.verified = self.verified.max(match_index).min(self.log.last_index());
+                self.compact_seen = self.compact_seen.max(m.compact);
+                self.compact();
+                io.send(
+                    from,
+                    PeerMsg::Leader(LeaderMsg::AppendResp {
+                        term: self.term,
+                        success: true,
+                        index: match_index,
+                        round: 0,
+                        sent_ns: m.sent_ns,
+                    }),
+                );
+                if m.leader != from {
+                    io.send(
+                        m.leader,
+                        PeerMsg::Leader(LeaderMsg::Ack {
+                            term: self.term,
+                            index: self.verified,
+                        }),
+                    );
+                }
+                if self.batch_ns.is_none() {
+                    self.ship(io);
+                }
+            }
+        }
+    }
+
+    fn on_append_resp(
+        &mut self,
+        io: &mut Io<'_>,
+        from: usize,
+        term: u64,
+        success: bool,
+        index: u64,
+        sent_ns: u64,
+    ) {
+        if term > self.term {
+            self.observe_term(io, term);
+            return;
+        }
+        if term < self.term || !self.children.contains(&from) {
+            return;
+        }
+        let now = io.now.as_ns();
+        let leader = self.role == Role::Leader;
+        let last = self.sendable();
+        let p = &mut self.peers[from];
+        if leader {
+            p.ack_sent_ns = p.ack_sent_ns.max(sent_ns);
+        }
+        if success {
+            if index > p.matched {
+                p.matched = index;
+                p.last_progress_ns = now;
+            }
+            p.known = true;
+            p.next = p.next.max(index + 1);
+            if leader {
+                p.acked = p.acked.max(index);
+            }
+            let more = self.batch_ns.is_none() && p.next <= last;
+            if leader {
+                self.advance_acks(io);
+            }
+            if more {
+                self.send_append(io, from);
+            }
+        } else {
+            if sent_ns < p.last_rewind_ns {
+                return;
+            }
+            let next = (index + 1).max(p.matched + 1);
+            if next < p.next {
+                p.next = next;
+                p.last_rewind_ns = now;
+                self.send_append(io, from);
+            }
+        }
+    }
+}
+
+/// The fields of an incoming `Append`, moved out of the message.
+struct AppendIn {
+    term: u64,
+    leader: usize,
+    prev_index: u64,
+    prev_term: u64,
+    entries: Vec<Entry>,
+    commit: u64,
+    compact: u64,
+    round: u64,
+    sent_ns: u64,
+}
+
+impl ReplicaPolicy for LeaderPolicy {
+    fn on_start(&mut self, io: &mut Io<'_>) {
+        self.term = 1;
+        let now = io.now.as_ns();
+        self.last_heard_ns = now;
+        if self.me == self.initial_leader {
+            self.become_leader(io, false);
+        } else {
+            self.role = Role::Follower;
+            self.set_leader(Some(self.initial_leader), now);
+            self.arm_election(io);
+        }
+        let t = self.tick_ns();
+        let phase = io.rng.random_range(1..=t);
+        self.gens.restart(io, T_TICK, phase);
+    }
+
     fn on_client(&mut self, io: &mut Io<'_>, op: ClientOp) {
-        io.reply(op.handle, super::Reply::Fail);
+        let now = io.now.as_ns();
+        match op.op {
+            OpSpec::Read => {
+                if self.role == Role::Leader {
+                    if !self.lease_ok(now) {
+                        self.step_down(io);
+                        io.reply(op.handle, Reply::Redirect(None));
+                        return;
+                    }
+                    io.reply(op.handle, Reply::Ok(self.state.get(&op.key).copied()));
+                } else if self.reads_any {
+                    io.reply(op.handle, Reply::Ok(self.state.get(&op.key).copied()));
+                } else {
+                    io.reply(op.handle, Reply::Redirect(self.leader));
+                }
+            }
+            OpSpec::Write | OpSpec::Cas => {
+                if self.role != Role::Leader {
+                    io.reply(op.handle, Reply::Redirect(self.leader));
+                    return;
+                }
+                if !self.lease_ok(now) {
+                    self.step_down(io);
+                    io.reply(op.handle, Reply::Redirect(None));
+                    return;
+                }
+                if op.op == OpSpec::Cas && self.state.get(&op.key).copied() != op.expected {
+                    io.reply(op.handle, Reply::Fail);
+                    return;
+                }
+                let index = self.append_local(Entry {
+                    term: self.term,
+                    cmd: Cmd::Put {
+                        key: op.key,
+                        value: op.value,
+                    },
+                });
+                self.verified = index;
+                if self.k_acks == 0 {
+                    io.reply(op.handle, Reply::Ok(None));
+                    if self.n == 1 {
+                        self.compact();
+                    }
+                } else {
+                    self.pending.push_back(PendingWrite {
+                        index,
+                        handle: op.handle,
+                        deadline_ns: now.saturating_add(self.ack_timeout_ns),
+                    });
+                    self.ship(io);
+                }
+            }
+        }
     }
-    fn on_peer(&mut self, _io: &mut Io<'_>, _from: usize, _msg: PeerMsg) {}
-    fn on_timer(&mut self, _io: &mut Io<'_>, _tag: u64) {}
-    fn on_crash(&mut self) {}
-    fn on_restart(&mut self, _io: &mut Io<'_>) {}
-    fn values(&self, _key: u64) -> Vec<Value> {
-        Vec::new()
+
+    fn on_peer(&mut self, io: &mut Io<'_>, from: usize, msg: PeerMsg) {
+        #[allow(irrefutable_let_patterns)] // other families may still be stubs
+        let PeerMsg::Leader(msg) = msg else { return };
+        if from >= self.n || from == self.me {
+            return;
+        }
+        let now = io.now.as_ns();
+        match msg {
+            LeaderMsg::Append {
+                term,
+                leader,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+                compact,
+                round,
+                sent_ns,
+            } => {
+                if leader < self.n {
+                    self.on_append(
+                        io,
+                        from,
+                        AppendIn {
+                            term,
+                            leader,
+                            prev_index,
+                            prev_term,
+                            entries,
+                            commit,
+                            compact,
+                            round,
+                            sent_ns,
+                        },
+                    );
+                }
+            }
+            LeaderMsg::AppendResp {
+                term,
+                success,
+                index,
+                sent_ns,
+                ..
+            } => self.on_append_resp(io, from, term, success, index, sent_ns),
+            LeaderMsg::Ack { term, index } => {
+                if term > self.term {
+                    self.observe_term(io, term);
+                } else if term == self.term && self.role == Role::Leader {
+                    let p = &mut self.peers[from];
+                    p.acked = p.acked.max(index);
+                    self.advance_acks(io);
+                }
+            }
+            LeaderMsg::Heartbeat {
+                term,
+                compact,
+                sent_ns,
+            } => {
+                if term < self.term {
+                    io.send(
+                        from,
+                        PeerMsg::Leader(LeaderMsg::HeartbeatResp {
+                            term: self.term,
+                            sent_ns,
+                        }),
+                    );
+                    return;
+                }
+                self.observe_term(io, term);
+                if self.role == Role::Leader {
+                    return;
+                }
+                self.role = Role::Follower;
+                self.set_leader(Some(from), now);
+                self.last_heard_ns = now;
+                self.arm_election(io);
+                self.compact_seen = self.compact_seen.max(compact);
+                self.compact();
+                io.send(
+                    from,
+                    PeerMsg::Leader(LeaderMsg::HeartbeatResp {
+                        term: self.term,
+                        sent_ns,
+                    }),
+                );
+            }
+            LeaderMsg::HeartbeatResp { term, sent_ns } => {
+                if term > self.term {
+                    self.observe_term(io, term);
+                } else if term == self.term && self.role == Role::Leader {
+                    let p = &mut self.peers[from];
+                    p.ack_sent_ns = p.ack_sent_ns.max(sent_ns);
+                }
+            }
+            LeaderMsg::RequestVote {
+                term,
+                last_index,
+                last_term,
+                sent_ns,
+            } => {
+                let Some(h) = self.hb else { return };
+                if h.fencing
+                    && term > self.term
+                    && (self.role == Role::Leader
+                        || now < self.last_heard_ns.saturating_add(h.timeout_ns))
+                {
+                    return; // sticky: a leader we heard from recently may still hold a lease
+                }
+                self.observe_term(io, term);
+                let granted = term == self.term
+                    && self.voted_for.is_none_or(|v| v == from)
+                    && self.log.up_to_date(last_term, last_index);
+                if granted {
+                    self.voted_for = Some(from);
+                    if h.fencing {
+                        self.last_heard_ns = now;
+                    }
+                    self.arm_election(io);
+                }
+                io.send(
+                    from,
+                    PeerMsg::Leader(LeaderMsg::Vote {
+                        term: self.term,
+                        granted,
+                        sent_ns,
+                    }),
+                );
+            }
+            LeaderMsg::Vote {
+                term,
+                granted,
+                sent_ns,
+            } => {
+                if term > self.term {
+                    self.observe_term(io, term);
+                } else if term == self.term && self.role == Role::Candidate && granted {
+                    self.votes[from] = true;
+                    self.peers[from].ack_sent_ns = sent_ns;
+                    if self.votes.iter().filter(|v| **v).count() >= self.majority() {
+                        self.become_leader(io, true);
+                    }
+                }
+            }
+        }
     }
+
+    fn on_timer(&mut self, io: &mut Io<'_>, tag: u64) {
+        let Some(kind) = self.gens.current(tag) else {
+            return;
+        };
+        let now = io.now.as_ns();
+        match kind {
+            T_TICK => {
+                if self.batch_ns.is_some() {
+                    self.ship(io);
+                }
+                self.resend_stalled(io);
+                while let Some(w) = self.pending.front().copied() {
+                    if w.deadline_ns > now {
+                        break;
+                    }
+                    self.pending.pop_front();
+                    io.reply(w.handle, Reply::Unknown);
+                }
+                let t = self.tick_ns();
+                self.gens.again(io, T_TICK, t);
+            }
+            T_HEARTBEAT => {
+                if let (Role::Leader, Some(h)) = (self.role, self.hb) {
+                    self.broadcast_heartbeat(io);
+                    self.gens.again(io, T_HEARTBEAT, h.interval_ns);
+                }
+            }
+            T_ELECTION => {
+                if self.role != Role::Leader && self.hb.is_some() {
+                    self.start_election(io);
+                }
+            }
+            T_LEASE => {
+                if self.role == Role::Leader {
+                    if self.lease_ok(now) {
+                        self.arm_lease(io);
+                    } else {
+                        self.step_down(io);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.role = Role::Follower;
+        self.leader = None;
+        self.children.clear();
+        self.pending.clear();
+        self.votes.iter_mut().for_each(|v| *v = false);
+        self.verified = self.log.base;
+        self.peers.iter_mut().for_each(|p| *p = Peer::default());
+        for k in 0..N_TIMERS as u64 {
+            self.gens.cancel(k);
+        }
+    }
+
+    fn on_restart(&mut self, io: &mut Io<'_>) {
+        let now = io.now.as_ns();
+        if self.hb.is_none() {
+            // Static configuration: the configured leader resumes (same term).
+            if self.me == self.initial_leader {
+                self.become_leader(io, false);
+            } else {
+                self.set_leader(Some(self.initial_leader), now);
+            }
+        } else {
+            // Refuse votes for one election timeout: the lease promise made before
+            // the crash must outlive it.
+            self.last_heard_ns = now;
+            self.arm_election(io);
+        }
+        let t = self.tick_ns();
+        self.gens.restart(io, T_TICK, t);
+    }
+
+    fn values(&self, key: u64) -> Vec<Value> {
+        values_of(&self.state, key)
+    }
+
     fn keys(&self) -> Vec<u64> {
-        Vec::new()
+        self.state.keys().copied().collect()
     }
+
     fn role(&self) -> Role {
-        Role::Follower
+        self.role
+    }
+
+    fn term(&self) -> u64 {
+        self.term
     }
 }
 
-pub fn build_leader(_s: &LeaderSpec, _me: usize, _n: usize) -> Box<dyn ReplicaPolicy> {
-    Box::new(Stub)
+// ---------------------------------------------------------------------------
+// Raft
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+struct PendingRead {
+    handle: u64,
+    key: u64,
+    read_index: u64,
+    round: u64,
 }
 
-pub fn build_raft(_s: &RaftSpec, _me: usize, _n: usize) -> Box<dyn ReplicaPolicy> {
-    Box::new(Stub)
+/// Raft at one replica. See [`RaftSpec`] for reads and durability.
+struct RaftPolicy {
+    me: usize,
+    n: usize,
+    emin_ns: u64,
+    emax_ns: u64,
+    hb_ns: u64,
+    // durable
+    term: u64,
+    voted_for: Option<usize>,
+    log: Log,
+    /// State at `log.base` (the compacted prefix applied).
+    snap: BTreeMap<u64, Value>,
+    // volatile
+    state: BTreeMap<u64, Value>,
+    commit: u64,
+    applied: u64,
+    role: Role,
+    leader: Option<usize>,
+    peers: Vec<Peer>,
+    votes: Vec<bool>,
+    /// Leader: client writes by log index, in index order.
+    pending: VecDeque<(u64, u64)>,
+    reads: VecDeque<PendingRead>,
+    /// Leader: latest read round started, and whether it awaits a majority.
+    round: u64,
+    round_in_flight: bool,
+    /// Leader: index of its first entry of this term.
+    term_start: u64,
+    compact_seen: u64,
+    gens: Gens,
+    scratch: Vec<u64>,
+}
+
+/// Build the Raft policy for replica `me` of `n`.
+pub fn build_raft(s: &RaftSpec, me: usize, n: usize) -> Box<dyn ReplicaPolicy> {
+    Box::new(RaftPolicy::new(s, me, n))
+}
+
+impl RaftPolicy {
+    fn new(s: &RaftSpec, me: usize, n: usize) -> Self {
+        let n = n.max(1);
+        let emin_ns = ms_to_ns(s.election_timeout_ms.0);
+        let emax_ns = ms_to_ns(s.election_timeout_ms.1).max(emin_ns);
+        RaftPolicy {
+            me,
+            n,
+            emin_ns,
+            emax_ns,
+            hb_ns: ms_to_ns(s.heartbeat_ms),
+            term: 0,
+            voted_for: None,
+            log: Log::default(),
+            snap: BTreeMap::new(),
+            state: BTreeMap::new(),
+            commit: 0,
+            applied: 0,
+            role: Role::Follower,
+            leader: None,
+            peers: vec![Peer::default(); n],
+            votes: vec![false; n],
+            pending: VecDeque::new(),
+            reads: VecDeque::new(),
+            round: 0,
+            round_in_flight: false,
+            term_start: 0,
+            compact_seen: 0,
+            gens: Gens::default(),
+            scratch: Vec::with_capacity(n),
+        }
+    }
+
+    fn majority(&self) -> usize {
+        self.n / 2 + 1
+    }
+
+    fn arm_election(&mut self, io: &mut Io<'_>) {
+        let d = io.rng.random_range(self.emin_ns..=self.emax_ns);
+        self.gens.restart(io, T_ELECTION, d);
+    }
+
+    fn step_down(&mut self, io: &mut Io<'_>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        io.event(StoreEvent::SteppedDown { term: self.term });
+        // Pending writes may still commit under the next leader: indeterminate.
+        for (_, h) in self.pending.drain(..) {
+            io.reply(h, Reply::Unknown);
+        }
+        for r in self.reads.drain(..) {
+            io.reply(r.handle, Reply::Redirect(None));
+        }
+        self.role = Role::Follower;
+        self.leader = None;
+        self.round_in_flight = false;
+        self.gens.cancel(T_HEARTBEAT);
+        self.arm_election(io);
+    }
+
+    fn observe_term(&mut self, io: &mut Io<'_>, t: u64) {
+        if t > self.term {
+            self.term = t;
+            self.voted_for = None;
+            self.step_down(io);
+            self.role = Role::Follower;
+            self.leader = None;
+        }
+    }
+
+    fn compact_value(&self) -> u64 {
+        if self.role != Role::Leader {
+            return self.compact_seen;
+        }
+        let me = self.me;
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|(r, _)| *r != me)
+            .map(|(_, p)| p.matched)
+            .min()
+            .unwrap_or(self.log.last_index())
+    }
+
+    fn compact(&mut self) {
+        let upto = if self.role == Role::Leader {
+            self.compact_value()
+        } else {
+            self.compact_seen
+        };
+        let upto = upto.min(self.applied);
+        while self.log.base < upto {
+            let Some(e) = self.log.pop_front() else { break };
+            apply_cmd(&mut self.snap, &e.cmd);
+        }
+    }
+
+    fn send_append(&mut self, io: &mut Io<'_>, c: usize) {
+        let last = self.log.last_index();
+        let compact = self.compact_value();
+        let p = &mut self.peers[c];
+        let next = p.next.clamp(self.log.base + 1, last + 1);
+        let prev = next - 1;
+        let prev_term = self.log.term_at(prev).unwrap_or(0);
+        let hi = last.min(prev + MAX_BATCH);
+        p.next = hi + 1;
+        let entries = self.log.collect(next, hi);
+        io.send(
+            c,
+            PeerMsg::Leader(LeaderMsg::Append {
+                term: self.term,
+                leader: self.me,
+                prev_index: prev,
+                prev_term,
+                entries,
+                commit: self.commit,
+                compact,
+                round: self.round,
+                sent_ns: io.now.as_ns(),
+            }),
+        );
+    }
+
+    fn send_all(&mut self, io: &mut Io<'_>) {
+        for r in 0..self.n {
+            if r != self.me {
+                self.send_append(io, r);
+            }
+        }
+    }
+
+    fn become_leader(&mut self, io: &mut Io<'_>) {
+        self.role = Role::Leader;
+        self.leader = Some(self.me);
+        io.event(StoreEvent::BecameLeader { term: self.term });
+        self.gens.cancel(T_ELECTION);
+        let now = io.now.as_ns();
+        let next = self.log.last_index() + 1;
+        for p in &mut self.peers {
+            *p = Peer {
+                next,
+                last_ack_ns: now,
+                ..Peer::default()
+            };
+        }
+        self.round = 0;
+        self.round_in_flight = false;
+        self.term_start = self.log.push(Entry {
+            term: self.term,
+            cmd: Cmd::Noop,
+        });
+        self.send_all(io);
+        self.gens.restart(io, T_HEARTBEAT, self.hb_ns);
+        self.advance_commit(io);
+    }
+
+    fn start_election(&mut self, io: &mut Io<'_>) {
+        self.term += 1;
+        self.voted_for = Some(self.me);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.votes.iter_mut().for_each(|v| *v = false);
+        self.votes[self.me] = true;
+        io.broadcast(PeerMsg::Leader(LeaderMsg::RequestVote {
+            term: self.term,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+            sent_ns: io.now.as_ns(),
+        }));
+        self.arm_election(io);
+        if self.majority() == 1 {
+            self.become_leader(io);
+        }
+    }
+
+    /// Commit the highest current-term index stored on a majority.
+    fn advance_commit(&mut self, io: &mut Io<'_>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        self.scratch.clear();
+        let me = self.me;
+        let last = self.log.last_index();
+        self.scratch.extend(
+            self.peers
+                .iter()
+                .enumerate()
+                .map(|(r, p)| if r == me { last } else { p.matched }),
+        );
+        let k = self.majority();
+        let n = kth_largest(&mut self.scratch, k);
+        if n > self.commit && self.log.term_at(n) == Some(self.term) {
+            self.commit = n;
+            self.apply(io);
+        }
+    }
+
+    fn apply(&mut self, io: &mut Io<'_>) {
+        while self.applied < self.commit {
+            let i = self.applied + 1;
+            let Some(e) = self.log.get(i).copied() else {
+                break;
+            };
+            self.applied = i;
+            let ok = apply_cmd(&mut self.state, &e.cmd);
+            if self.role == Role::Leader {
+                while let Some(&(idx, h)) = self.pending.front() {
+                    if idx > i {
+                        break;
+                    }
+                    self.pending.pop_front();
+                    if idx == i {
+                        io.reply(h, if ok { Reply::Ok(None) } else { Reply::Fail });
+                    }
+                }
+            }
+        }
+        self.serve_reads(io);
+    }
+
+    /// Answer reads whose round a majority confirmed and whose index is applied;
+    /// start the next round if reads wait for one.
+    fn serve_reads(&mut self, io: &mut Io<'_>) {
+        if self.role != Role::Leader || self.reads.is_empty() {
+            return;
+        }
+        self.scratch.clear();
+        let me = self.me;
+        let round = self.round;
+        self.scratch.extend(
+            self.peers
+                .iter()
+                .enumerate()
+                .map(|(r, p)| if r == me { round } else { p.round }),
+        );
+        let k = self.majority();
+        let confirmed = kth_largest(&mut self.scratch, k);
+        if confirmed >= self.round {
+            self.round_in_flight = false;
+        }
+        while let Some(r) = self.reads.front().copied() {
+            if r.round > confirmed || r.read_index > self.applied {
+                break;
+            }
+            self.reads.pop_front();
+            io.reply(r.handle, Reply::Ok(self.state.get(&r.key).copied()));
+        }
+        if !self.round_in_flight && self.reads.back().is_some_and(|r| r.round > confirmed) {
+            self.round += 1;
+            self.round_in_flight = true;
+            self.send_all(io);
+        }
+    }
+
+    fn on_append(&mut self, io: &mut Io<'_>, from: usize, m: AppendIn) {
+        if m.term < self.term {
+            io.send(
+                from,
+                PeerMsg::Leader(LeaderMsg::AppendResp {
+                    term: self.term,
+                    success: false,
+                    index: 0,
+                    round: m.round,
+                    sent_ns: m.sent_ns,
+                }),
+            );
+            return;
+        }
+        self.observe_term(io, m.term);
+        if self.role == Role::Leader {
+            return; // one leader per term: cannot happen
+        }
+        self.role = Role::Follower;
+        self.leader = Some(from);
+        self.arm_election(io);
+        match self.log.reconcile(m.prev_index, m.prev_term, &m.entries) {
+            Reconcile::Reject { hint } => {
+                io.send(
+                    from,
+                    PeerMsg::Leader(LeaderMsg::AppendResp {
+                        term: self.term,
+                        success: false,
+                        index: hint,
+                        round: m.round,
+                        sent_ns: m.sent_ns,
+                    }),
+                );
+            }
+            Reconcile::Accept {
+                truncate_from,
+                skip,
+                match_index,
+            } => {
+                if let Some(i) = truncate_from {
+                    // Only uncommitted entries can conflict (Raft's safety argument).
+                    while self.log.last_index() >= i.max(self.commit + 1)
+                        && self.log.last_index() > self.log.base
+                    {
+                        self.log.pop();
+                    }
+                }
+                for e in &m.entries[skip..] {
+                    self.log.push(*e);
+                }
+                let new_commit = m.commit.min(match_index);
+                if new_commit > self.commit {
+                    self.commit = new_commit.min(self.log.last_index());
+                    self.apply(io);
+                }
+                self.compact_seen = self.compact_seen.max(m.compact);
+                self.compact();
+                io.send(
+                    from,
+                    PeerMsg::Leader(LeaderMsg::AppendResp {
+                        term: self.term,
+                        success: true,
+                        index: match_index,
+                        round: m.round,
+                        sent_ns: m.sent_ns,
+                    }),
+                );
+            }
+        }
+    }
+
+    fn on_append_resp(
+        &mut self,
+        io: &mut Io<'_>,
+        from: usize,
+        term: u64,
+        success: bool,
+        index: u64,
+        round: u64,
+        sent_ns: u64,
+    ) {
+        if term > self.term {
+            self.observe_term(io, term);
+            return;
+        }
+        if term < self.term || self.role != Role::Leader {
+            return;
+        }
+        let now = io.now.as_ns();
+        let last = self.log.last_index();
+        let p = &mut self.peers[from];
+        p.last_ack_ns = now;
+        p.round = p.round.max(round);
+        if success {
+            p.matched = p.matched.max(index);
+            p.next = p.next.max(index + 1);
+            let more = p.next <= last;
+            self.advance_commit(io);
+            if more {
+                self.send_append(io, from);
+            }
+            self.compact();
+        } else if sent_ns >= p.last_rewind_ns {
+            let next = (index + 1).max(p.matched + 1);
+            if next < p.next {
+                p.next = next;
+                p.last_rewind_ns = now;
+                self.send_append(io, from);
+            }
+        }
+        self.serve_reads(io);
+    }
+}
+
+impl ReplicaPolicy for RaftPolicy {
+    fn on_start(&mut self, io: &mut Io<'_>) {
+        self.arm_election(io);
+    }
+
+    fn on_client(&mut self, io: &mut Io<'_>, op: ClientOp) {
+        if self.role != Role::Leader {
+            io.reply(op.handle, Reply::Redirect(self.leader));
+            return;
+        }
+        let cmd = match op.op {
+            OpSpec::Read => {
+                let read_index = self.commit.max(self.term_start);
+                let round = if self.round_in_flight {
+                    self.round + 1
+                } else {
+                    self.round += 1;
+                    self.round_in_flight = true;
+                    self.send_all(io);
+                    self.round
+                };
+                self.reads.push_back(PendingRead {
+                    handle: op.handle,
+                    key: op.key,
+                    read_index,
+                    round,
+                });
+                self.serve_reads(io);
+                return;
+            }
+            OpSpec::Write => Cmd::Put {
+                key: op.key,
+                value: op.value,
+            },
+            OpSpec::Cas => Cmd::Cas {
+                key: op.key,
+                expected: op.expected,
+                value: op.value,
+            },
+        };
+        let index = self.log.push(Entry {
+            term: self.term,
+            cmd,
+        });
+        self.pending.push_back((index, op.handle));
+        for r in 0..self.n {
+            if r != self.me && self.peers[r].next <= index {
+                self.send_append(io, r);
+            }
+        }
+        self.advance_commit(io);
+    }
+
+    fn on_peer(&mut self, io: &mut Io<'_>, from: usize, msg: PeerMsg) {
+        #[allow(irrefutable_let_patterns)] // other families may still be stubs
+        let PeerMsg::Leader(msg) = msg else { return };
+        if from >= self.n || from == self.me {
+            return;
+        }
+        match msg {
+            LeaderMsg::Append {
+                term,
+                leader,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+                compact,
+                round,
+                sent_ns,
+            } => {
+                self.on_append(
+                    io,
+                    from,
+                    AppendIn {
+                        term,
+                        leader,
+                        prev_index,
+                        prev_term,
+                        entries,
+                        commit,
+                        compact,
+                        round,
+                        sent_ns,
+                    },
+                );
+            }
+            LeaderMsg::AppendResp {
+                term,
+                success,
+                index,
+                round,
+                sent_ns,
+            } => self.on_append_resp(io, from, term, success, index, round, sent_ns),
+            LeaderMsg::RequestVote {
+                term,
+                last_index,
+                last_term,
+                sent_ns,
+            } => {
+                self.observe_term(io, term);
+                let granted = term == self.term
+                    && self.voted_for.is_none_or(|v| v == from)
+                    && self.log.up_to_date(last_term, last_index);
+                if granted {
+                    self.voted_for = Some(from);
+                    self.arm_election(io);
+                }
+                io.send(
+                    from,
+                    PeerMsg::Leader(LeaderMsg::Vote {
+                        term: self.term,
+                        granted,
+                        sent_ns,
+                    }),
+                );
+            }
+            LeaderMsg::Vote { term, granted, .. } => {
+                if term > self.term {
+                    self.observe_term(io, term);
+                } else if term == self.term && self.role == Role::Candidate && granted {
+                    self.votes[from] = true;
+                    if self.votes.iter().filter(|v| **v).count() >= self.majority() {
+                        self.become_leader(io);
+                    }
+                }
+            }
+            LeaderMsg::Ack { term, .. }
+            | LeaderMsg::Heartbeat { term, .. }
+            | LeaderMsg::HeartbeatResp { term, .. } => self.observe_term(io, term),
+        }
+    }
+
+    fn on_timer(&mut self, io: &mut Io<'_>, tag: u64) {
+        let Some(kind) = self.gens.current(tag) else {
+            return;
+        };
+        match kind {
+            T_ELECTION => {
+                if self.role != Role::Leader {
+                    self.start_election(io);
+                }
+            }
+            T_HEARTBEAT => {
+                if self.role != Role::Leader {
+                    return;
+                }
+                // Check-quorum: without a majority's answers for an election timeout,
+                // this leader is probably deposed or cut off; let clients look elsewhere.
+                let now = io.now.as_ns();
+                let me = self.me;
+                let heard = self
+                    .peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(r, p)| *r != me && now.saturating_sub(p.last_ack_ns) < self.emin_ns)
+                    .count();
+                if heard + 1 < self.majority() {
+                    self.step_down(io);
+                    return;
+                }
+                self.send_all(io);
+                self.gens.again(io, T_HEARTBEAT, self.hb_ns);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.state = self.snap.clone();
+        self.commit = self.log.base;
+        self.applied = self.log.base;
+        self.role = Role::Follower;
+        self.leader = None;
+        self.pending.clear();
+        self.reads.clear();
+        self.round_in_flight = false;
+        self.votes.iter_mut().for_each(|v| *v = false);
+        self.peers.iter_mut().for_each(|p| *p = Peer::default());
+        for k in 0..N_TIMERS as u64 {
+            self.gens.cancel(k);
+        }
+    }
+
+    fn on_restart(&mut self, io: &mut Io<'_>) {
+        self.arm_election(io);
+    }
+
+    fn values(&self, key: u64) -> Vec<Value> {
+        values_of(&self.state, key)
+    }
+
+    fn keys(&self) -> Vec<u64> {
+        self.state.keys().copied().collect()
+    }
+
+    fn role(&self) -> Role {
+        self.role
+    }
+
+    fn term(&self) -> u64 {
+        self.term
+    }
 }

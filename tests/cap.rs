@@ -1,0 +1,58 @@
+//! The CAP scenario end to end, shortened: the designs make the trade-offs their
+//! names promise. One partition isolates the west site (kv-3 and its clients).
+
+use capsim::scenario::load_str;
+use capsim::sim;
+use std::path::Path;
+
+fn metric_mean(text: &str, variant: &str, metric: &str, seeds: u64) -> f64 {
+    let loaded = load_str(Path::new("scenarios/cap-partition.ron"), text).expect("valid");
+    let v = loaded.variants.iter().find(|v| v.name == variant).expect("variant");
+    let vals: Vec<f64> = (1..=seeds).map(|s| sim::run(&v.scenario, s).metric(metric).unwrap_or(f64::NAN)).collect();
+    vals.iter().sum::<f64>() / vals.len() as f64
+}
+
+fn short() -> String {
+    // 30 s: partition from 10 s to 20 s.
+    std::fs::read_to_string("scenarios/cap-partition.ron")
+        .unwrap()
+        .replace("duration_s: 60.0", "duration_s: 30.0")
+        .replace("(at_s: 20.0, for_s: 20.0,", "(at_s: 10.0, for_s: 10.0,")
+}
+
+#[test]
+fn cp_designs_refuse_the_minority_and_stay_consistent() {
+    let t = short();
+    // Raft: every key's history linearizable, nothing lost, and the west clients
+    // (half the load) cannot complete operations during the partition.
+    for seed_count in [3] {
+        assert_eq!(metric_mean(&t, "cp-raft", "linearizable", seed_count), 1.0);
+        assert_eq!(metric_mean(&t, "cp-raft", "lost_writes", seed_count), 0.0);
+        assert_eq!(metric_mean(&t, "cp-raft", "stale_reads", seed_count), 0.0);
+        let a = metric_mean(&t, "cp-raft", "availability_during_faults", seed_count);
+        assert!(a < 0.75, "Raft availability during the partition {a}: the minority side should fail");
+        assert_eq!(metric_mean(&t, "cp-raft", "converged", seed_count), 1.0);
+    }
+}
+
+#[test]
+fn ap_designs_stay_available_and_pay_in_consistency() {
+    let t = short();
+    for v in ["ap-quorum-r1w1-hinted", "ap-multileader-lww"] {
+        let a = metric_mean(&t, v, "availability_during_faults", 3);
+        assert!(a > 0.99, "{v}: availability during the partition {a}");
+        let s = metric_mean(&t, v, "stale_reads", 3);
+        assert!(s > 0.0, "{v}: an AP design under partition should serve stale reads");
+        assert_eq!(metric_mean(&t, v, "linearizable", 3), 0.0, "{v}");
+        assert_eq!(metric_mean(&t, v, "converged", 3), 1.0, "{v}: replicas converge after the heal");
+    }
+}
+
+#[test]
+fn naive_failover_splits_the_brain_and_loses_acknowledged_writes() {
+    let t = short();
+    let sb = metric_mean(&t, "leader-async-naive", "split_brain_s", 3);
+    assert!(sb > 1.0, "split brain lasted {sb} s; the isolated old leader keeps accepting writes");
+    let lost = metric_mean(&t, "leader-async-naive", "lost_writes", 3);
+    assert!(lost > 0.0, "acknowledged writes of the deposed leader must be lost after the heal");
+}
