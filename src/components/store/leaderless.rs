@@ -274,14 +274,14 @@ impl QuorumSpec {
                 "e.g. `timeout_ms: 500`",
             );
         }
-        if let Some(ae) = self.anti_entropy_ms {
-            if bad_ms(ae) {
-                push(
-                    "anti_entropy_ms",
-                    format!("anti_entropy_ms must be a positive number of ms (got {ae})"),
-                    "e.g. `anti_entropy_ms: Some(1000)`, or `None` to disable",
-                );
-            }
+        if let Some(ae) = self.anti_entropy_ms
+            && bad_ms(ae)
+        {
+            push(
+                "anti_entropy_ms",
+                format!("anti_entropy_ms must be a positive number of ms (got {ae})"),
+                "e.g. `anti_entropy_ms: 1000`, or leave it out to disable",
+            );
         }
         if bad_ms(self.hint_interval_ms) {
             push(
@@ -510,19 +510,19 @@ impl Quorum {
     }
 
     fn arm(&self, io: &mut Io<'_>, first: bool) {
-        if let Some(ae) = self.cfg.anti_entropy {
-            if self.size > 1 {
-                // Desynchronise replicas: first round at a random point of the interval.
-                let d = if first {
-                    SimTime(io.rng.random_range(1..=ae.as_ns().max(1)))
-                } else {
-                    ae
-                };
-                io.timer(
-                    d,
-                    (T_ANTI_ENTROPY << KIND_SHIFT) | (self.epoch & PAYLOAD_MASK),
-                );
-            }
+        if let Some(ae) = self.cfg.anti_entropy
+            && self.size > 1
+        {
+            // Desynchronise replicas: first round at a random point of the interval.
+            let d = if first {
+                SimTime(io.rng.random_range(1..=ae.as_ns().max(1)))
+            } else {
+                ae
+            };
+            io.timer(
+                d,
+                (T_ANTI_ENTROPY << KIND_SHIFT) | (self.epoch & PAYLOAD_MASK),
+            );
         }
         if self.cfg.handoff {
             io.timer(
@@ -610,11 +610,12 @@ impl Quorum {
         for (i, slot) in plan.iter_mut().enumerate().take(self.cfg.n) {
             let p = (start + i) % self.size;
             let mut target = p;
-            if self.cfg.sloppy && self.suspected(io.now, p) {
-                if let Some(c) = self.fallback(io.now, key, used) {
-                    used |= bit(c);
-                    target = c;
-                }
+            if self.cfg.sloppy
+                && self.suspected(io.now, p)
+                && let Some(c) = self.fallback(io.now, key, used)
+            {
+                used |= bit(c);
+                target = c;
             }
             *slot = (target as u8, p as u8);
             all |= bit(target);
@@ -642,10 +643,10 @@ impl Quorum {
         op.count += 1;
         let s = op.stand_in[from & 63];
         op.covered |= bit(if s == NONE { from } else { usize::from(s) });
-        if op.count >= w {
-            if let Some(h) = op.handle.take() {
-                io.reply(h, Reply::Ok(None));
-            }
+        if op.count >= w
+            && let Some(h) = op.handle.take()
+        {
+            io.reply(h, Reply::Ok(None));
         }
         if op.responded == op.targets && op.handle.is_none() {
             self.finish_write(io, id);
@@ -714,12 +715,12 @@ impl Quorum {
         }
         let mut repair_mask = 0;
         let mut best_now = op.best;
-        if op.count >= r {
-            if let Some(h) = op.handle.take() {
-                io.reply(h, Reply::Ok(op.best.map(|e| e.1)));
-                if repair {
-                    repair_mask = op.responded & !op.has_best;
-                }
+        if op.count >= r
+            && let Some(h) = op.handle.take()
+        {
+            io.reply(h, Reply::Ok(op.best.map(|e| e.1)));
+            if repair {
+                repair_mask = op.responded & !op.has_best;
             }
         }
         if let Some(b) = late_repair {
@@ -798,21 +799,20 @@ impl Quorum {
             for (c, for_replica) in plan {
                 self.dispatch(io, id, c, for_replica);
             }
-            if let Some(op) = self.ops.get_mut(&id) {
-                if sent && op.handle.is_some() {
-                    op.phase = 2;
-                    io.timer(self.cfg.timeout, (T_OP << KIND_SHIFT) | id);
-                    return;
-                }
+            if let Some(op) = self.ops.get_mut(&id)
+                && sent
+                && op.handle.is_some()
+            {
+                op.phase = 2;
+                io.timer(self.cfg.timeout, (T_OP << KIND_SHIFT) | id);
+                return;
             }
         }
         match kind {
             OpKind::Write { .. } => self.finish_write(io, id),
             OpKind::Read => {
-                if let Some(op) = self.ops.remove(&id) {
-                    if let Some(h) = op.handle {
-                        io.reply(h, Reply::Fail);
-                    }
+                if let Some(h) = self.ops.remove(&id).and_then(|op| op.handle) {
+                    io.reply(h, Reply::Fail);
                 }
             }
         }
@@ -1695,22 +1695,19 @@ mod tests {
         let mut exp = |mean: f64| -mean * (1.0 - rng.random::<f64>()).ln();
         let mut fresh = 0u32;
         for _ in 0..samples {
-            let mut w = [0.0; 3];
-            let mut commit = f64::INFINITY;
-            let mut first = (f64::INFINITY, 0);
-            let mut r = [0.0; 3];
-            for i in 0..3 {
-                w[i] = exp(means_ms[0]);
-                commit = commit.min(w[i] + exp(means_ms[1]));
-            }
-            for i in 0..3 {
-                r[i] = exp(means_ms[2]);
-                let back = r[i] + exp(means_ms[3]);
-                if back < first.0 {
-                    first = (back, i);
-                }
-            }
-            let i = first.1;
+            // Per replica: write leg W, ack leg A; commit at the first ack (w = 1).
+            let w: [f64; 3] = std::array::from_fn(|_| exp(means_ms[0]));
+            let commit = w
+                .iter()
+                .map(|wi| wi + exp(means_ms[1]))
+                .fold(f64::INFINITY, f64::min);
+            // Read leg R, response leg S; the first response answers (r = 1).
+            let r: [f64; 3] = std::array::from_fn(|_| exp(means_ms[2]));
+            let back: [f64; 3] = std::array::from_fn(|i| r[i] + exp(means_ms[3]));
+            let i = (0..3)
+                .min_by(|&a, &b| back[a].total_cmp(&back[b]))
+                .unwrap_or(0);
+            // That replica has the write iff it arrived before the read did.
             if w[i] <= commit + t_ms + r[i] {
                 fresh += 1;
             }
