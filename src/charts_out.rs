@@ -8,28 +8,46 @@
 //! across variants with 95% CI), `sweep` (metric vs swept parameter with bands),
 //! `scatter` (two summary metrics, one point per variant, CI bars on both axes).
 
-use crate::metrics::stats::{aggregate, Agg};
+use crate::metrics::stats::{Agg, aggregate};
 use crate::output::{RunRecord, ScenarioInfo, Staging};
-use crate::report::charts::{render, Bar, BandPoint, BandSeries, Chart, Series, Shade, XYPoint};
-use crate::report::html::{render_html, ChartRef, ReportModel, Table};
+use crate::report::charts::{BandPoint, BandSeries, Bar, Chart, Series, Shade, XYPoint, render};
+use crate::report::html::{ChartRef, ReportModel, Table, render_html};
 use crate::sim::RunResult;
 use crate::sweep::aggregate_runs;
 use std::io;
 
 /// Mean per bucket over the seeds of one variant (NaN-skipping).
 fn mean_series(runs: &[&RunResult], f: impl Fn(&crate::sim::TsRow) -> f64) -> Vec<(f64, f64)> {
-    let Some(first) = runs.first() else { return Vec::new() };
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
     (0..first.timeseries.len())
         .map(|b| {
-            let vals: Vec<f64> = runs.iter().filter_map(|r| r.timeseries.get(b)).map(&f).filter(|v| !v.is_nan()).collect();
+            let vals: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.timeseries.get(b))
+                .map(&f)
+                .filter(|v| !v.is_nan())
+                .collect();
             let t = first.timeseries[b].t_s + 0.5 * bucket_width(first);
-            (t, if vals.is_empty() { f64::NAN } else { vals.iter().sum::<f64>() / vals.len() as f64 })
+            (
+                t,
+                if vals.is_empty() {
+                    f64::NAN
+                } else {
+                    vals.iter().sum::<f64>() / vals.len() as f64
+                },
+            )
         })
         .collect()
 }
 
 fn bucket_width(r: &RunResult) -> f64 {
-    if r.timeseries.len() > 1 { r.timeseries[1].t_s - r.timeseries[0].t_s } else { r.simulated_s.max(1e-9) }
+    if r.timeseries.len() > 1 {
+        r.timeseries[1].t_s - r.timeseries[0].t_s
+    } else {
+        r.simulated_s.max(1e-9)
+    }
 }
 
 fn wanted(info: &ScenarioInfo, kind: &str) -> bool {
@@ -41,7 +59,11 @@ fn label_of(info: &ScenarioInfo, vi: usize) -> String {
     if v.point_values.is_empty() {
         v.name.clone()
     } else {
-        let p: Vec<String> = v.point_values.iter().map(|(k, val)| format!("{}={val}", k.rsplit('.').next().unwrap_or(k))).collect();
+        let p: Vec<String> = v
+            .point_values
+            .iter()
+            .map(|(k, val)| format!("{}={val}", k.rsplit('.').next().unwrap_or(k)))
+            .collect();
         format!("{} {}", v.name, p.join(","))
     }
 }
@@ -52,7 +74,11 @@ pub fn metric_label(m: &str) -> String {
         " (ms)"
     } else if m.ends_with("_per_s") {
         " (per s)"
-    } else if m.contains("availability") || m.ends_with("_rate") || m.contains("utilization") || m.contains("p_wait") {
+    } else if m.contains("availability")
+        || m.ends_with("_rate")
+        || m.contains("utilization")
+        || m.contains("p_wait")
+    {
         " (fraction)"
     } else if m.ends_with("_s") {
         " (s)"
@@ -64,31 +90,69 @@ pub fn metric_label(m: &str) -> String {
 
 pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io::Result<()> {
     let nv = info.variants.len();
-    let by_variant: Vec<Vec<&RunResult>> = (0..nv).map(|vi| runs.iter().filter(|r| r.variant == vi).map(|r| &r.result).collect()).collect();
-    let shades: Vec<Shade> = info.windows.iter().map(|w| Shade { start_s: w.start_s, end_s: w.end_s, label: w.label.clone() }).collect();
+    let by_variant: Vec<Vec<&RunResult>> = (0..nv)
+        .map(|vi| {
+            runs.iter()
+                .filter(|r| r.variant == vi)
+                .map(|r| &r.result)
+                .collect()
+        })
+        .collect();
+    let shades: Vec<Shade> = info
+        .windows
+        .iter()
+        .map(|w| Shade {
+            start_s: w.start_s,
+            end_s: w.end_s,
+            label: w.label.clone(),
+        })
+        .collect();
     let nseeds = info.seeds.len();
-    let seeds_note = if nseeds > 1 { format!("mean over {nseeds} seeds per time bucket") } else { format!("seed {}", info.seeds.first().copied().unwrap_or(1)) };
+    let seeds_note = if nseeds > 1 {
+        format!("mean over {nseeds} seeds per time bucket")
+    } else {
+        format!("seed {}", info.seeds.first().copied().unwrap_or(1))
+    };
     let mut charts: Vec<(String, Chart, String)> = Vec::new();
     // Time series are drawn for at most 8 variants (sweep points excluded) to stay legible.
-    let ts_variants: Vec<usize> = (0..nv).filter(|&vi| info.variants[vi].point == 0).take(8).collect();
+    let ts_variants: Vec<usize> = (0..nv)
+        .filter(|&vi| info.variants[vi].point == 0)
+        .take(8)
+        .collect();
     let panels = |make: &dyn Fn(usize) -> Chart| -> Chart {
         if ts_variants.len() == 1 {
             make(ts_variants[0])
         } else {
-            Chart::Panels { title: String::new(), panels: ts_variants.iter().map(|&vi| make(vi)).collect() }
+            Chart::Panels {
+                title: String::new(),
+                panels: ts_variants.iter().map(|&vi| make(vi)).collect(),
+            }
         }
     };
     if wanted(info, "latency") {
         let make = |vi: usize| {
             let rs = &by_variant[vi];
             Chart::TimeSeries {
-                title: if ts_variants.len() == 1 { format!("{}: latency percentiles over time", info.name) } else { label_of(info, vi) },
+                title: if ts_variants.len() == 1 {
+                    format!("{}: latency percentiles over time", info.name)
+                } else {
+                    label_of(info, vi)
+                },
                 x_label: "simulated time (s)".into(),
                 y_label: "latency (ms)".into(),
                 series: vec![
-                    Series { name: "p50".into(), points: mean_series(rs, |r| r.latency_ms_p50) },
-                    Series { name: "p99".into(), points: mean_series(rs, |r| r.latency_ms_p99) },
-                    Series { name: "p99.9".into(), points: mean_series(rs, |r| r.latency_ms_p999) },
+                    Series {
+                        name: "p50".into(),
+                        points: mean_series(rs, |r| r.latency_ms_p50),
+                    },
+                    Series {
+                        name: "p99".into(),
+                        points: mean_series(rs, |r| r.latency_ms_p99),
+                    },
+                    Series {
+                        name: "p99.9".into(),
+                        points: mean_series(rs, |r| r.latency_ms_p999),
+                    },
                 ],
                 shades: shades.clone(),
                 log_y: true,
@@ -105,14 +169,30 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
             let rs = &by_variant[vi];
             let w = rs.first().map(|r| bucket_width(r)).unwrap_or(1.0);
             Chart::TimeSeries {
-                title: if ts_variants.len() == 1 { format!("{}: throughput and failures over time", info.name) } else { label_of(info, vi) },
+                title: if ts_variants.len() == 1 {
+                    format!("{}: throughput and failures over time", info.name)
+                } else {
+                    label_of(info, vi)
+                },
                 x_label: "simulated time (s)".into(),
                 y_label: "requests per second".into(),
                 series: vec![
-                    Series { name: "ok".into(), points: mean_series(rs, |r| r.throughput_per_s) },
-                    Series { name: "errors".into(), points: mean_series(rs, |r| r.errors as f64 / w) },
-                    Series { name: "rejected".into(), points: mean_series(rs, |r| r.rejected as f64 / w) },
-                    Series { name: "timeouts".into(), points: mean_series(rs, |r| r.timeouts as f64 / w) },
+                    Series {
+                        name: "ok".into(),
+                        points: mean_series(rs, |r| r.throughput_per_s),
+                    },
+                    Series {
+                        name: "errors".into(),
+                        points: mean_series(rs, |r| r.errors as f64 / w),
+                    },
+                    Series {
+                        name: "rejected".into(),
+                        points: mean_series(rs, |r| r.rejected as f64 / w),
+                    },
+                    Series {
+                        name: "timeouts".into(),
+                        points: mean_series(rs, |r| r.timeouts as f64 / w),
+                    },
                 ],
                 shades: shades.clone(),
                 log_y: false,
@@ -122,22 +202,42 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
         if let Chart::Panels { title, .. } = &mut c {
             *title = format!("{}: throughput and failures over time", info.name);
         }
-        charts.push(("throughput".into(), c, format!("Completions per second by outcome ({seeds_note}); shaded: fault windows.")));
+        charts.push((
+            "throughput".into(),
+            c,
+            format!("Completions per second by outcome ({seeds_note}); shaded: fault windows."),
+        ));
     }
     if wanted(info, "cdf") {
         let series: Vec<Series> = (0..nv)
             .filter(|&vi| !by_variant[vi].is_empty())
             .take(10)
-            .map(|vi| Series { name: label_of(info, vi), points: by_variant[vi][0].cdf.clone() })
+            .map(|vi| Series {
+                name: label_of(info, vi),
+                points: by_variant[vi][0].cdf.clone(),
+            })
             .collect();
         charts.push((
             "latency-cdf".into(),
-            Chart::Cdf { title: format!("{}: latency distribution", info.name), x_label: "latency (ms, log scale)".into(), series, log_x: true },
-            "Cumulative distribution of successful-request latency, first seed of each variant.".into(),
+            Chart::Cdf {
+                title: format!("{}: latency distribution", info.name),
+                x_label: "latency (ms, log scale)".into(),
+                series,
+                log_x: true,
+            },
+            "Cumulative distribution of successful-request latency, first seed of each variant."
+                .into(),
         ));
     }
     if wanted(info, "nodes") {
-        for (what, idx, unit) in [("utilization", 0usize, "utilization (fraction of workers busy)"), ("queue length", 1, "mean queue length (requests)")] {
+        for (what, idx, unit) in [
+            (
+                "utilization",
+                0usize,
+                "utilization (fraction of workers busy)",
+            ),
+            ("queue length", 1, "mean queue length (requests)"),
+        ] {
             let make = |vi: usize| {
                 let r = by_variant[vi].first();
                 let w = r.map(|r| bucket_width(r)).unwrap_or(1.0);
@@ -145,12 +245,26 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                     .map(|r| {
                         r.nodes
                             .iter()
-                            .map(|n| Series { name: n.name.clone(), points: n.series.iter().enumerate().map(|(b, p)| ((b as f64 + 0.5) * w, if idx == 0 { p.0 } else { p.1 })).collect() })
+                            .map(|n| Series {
+                                name: n.name.clone(),
+                                points: n
+                                    .series
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(b, p)| {
+                                        ((b as f64 + 0.5) * w, if idx == 0 { p.0 } else { p.1 })
+                                    })
+                                    .collect(),
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
                 Chart::TimeSeries {
-                    title: if ts_variants.len() == 1 { format!("{}: per-node {what}", info.name) } else { label_of(info, vi) },
+                    title: if ts_variants.len() == 1 {
+                        format!("{}: per-node {what}", info.name)
+                    } else {
+                        label_of(info, vi)
+                    },
                     x_label: "simulated time (s)".into(),
                     y_label: unit.into(),
                     series,
@@ -162,25 +276,63 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
             if let Chart::Panels { title, .. } = &mut c {
                 *title = format!("{}: per-node {what}", info.name);
             }
-            if by_variant.iter().any(|rs| rs.first().is_some_and(|r| !r.nodes.is_empty())) {
-                charts.push((format!("nodes-{}", what.replace(' ', "-")), c, "Per node, first seed; time-weighted within each bucket.".into()));
+            if by_variant
+                .iter()
+                .any(|rs| rs.first().is_some_and(|r| !r.nodes.is_empty()))
+            {
+                charts.push((
+                    format!("nodes-{}", what.replace(' ', "-")),
+                    c,
+                    "Per node, first seed; time-weighted within each bucket.".into(),
+                ));
             }
         }
     }
     let pairs: Vec<(usize, &RunResult)> = runs.iter().map(|r| (r.variant, &r.result)).collect();
     let aggs = aggregate_runs(nv, &pairs);
-    let agg = |vi: usize, m: &str| -> Option<Agg> { aggs[vi].iter().find(|(n, _)| n == m).map(|(_, a)| *a) };
+    let agg = |vi: usize, m: &str| -> Option<Agg> {
+        aggs[vi].iter().find(|(n, _)| n == m).map(|(_, a)| *a)
+    };
     if wanted(info, "bars") && nv > 1 {
-        let metrics: Vec<String> = if info.charts.bars.is_empty() { vec!["throughput_per_s".into(), "availability".into(), "latency_ms_p99".into()] } else { info.charts.bars.clone() };
+        let metrics: Vec<String> = if info.charts.bars.is_empty() {
+            vec![
+                "throughput_per_s".into(),
+                "availability".into(),
+                "latency_ms_p99".into(),
+            ]
+        } else {
+            info.charts.bars.clone()
+        };
         for m in metrics {
-            let bars: Vec<Bar> = (0..nv).filter_map(|vi| agg(vi, &m).filter(|a| !a.mean.is_nan()).map(|a| Bar { label: label_of(info, vi), mean: a.mean, lo: a.mean - a.ci95, hi: a.mean + a.ci95 })).collect();
+            let bars: Vec<Bar> = (0..nv)
+                .filter_map(|vi| {
+                    agg(vi, &m).filter(|a| !a.mean.is_nan()).map(|a| Bar {
+                        label: label_of(info, vi),
+                        mean: a.mean,
+                        lo: a.mean - a.ci95,
+                        hi: a.mean + a.ci95,
+                    })
+                })
+                .collect();
             if !bars.is_empty() {
-                charts.push((format!("bars-{}", slug(&m)), Chart::Bars { title: format!("{}: {m} by variant", info.name), y_label: metric_label(&m), bars }, format!("Mean over {nseeds} seed(s); error bars: 95% confidence interval.")));
+                charts.push((
+                    format!("bars-{}", slug(&m)),
+                    Chart::Bars {
+                        title: format!("{}: {m} by variant", info.name),
+                        y_label: metric_label(&m),
+                        bars,
+                    },
+                    format!("Mean over {nseeds} seed(s); error bars: 95% confidence interval."),
+                ));
             }
         }
     }
     if wanted(info, "sweep") && !info.sweep_params.is_empty() {
-        let metrics: Vec<String> = if info.charts.sweep_metrics.is_empty() { vec!["latency_ms_p99".into(), "throughput_per_s".into()] } else { info.charts.sweep_metrics.clone() };
+        let metrics: Vec<String> = if info.charts.sweep_metrics.is_empty() {
+            vec!["latency_ms_p99".into(), "throughput_per_s".into()]
+        } else {
+            info.charts.sweep_metrics.clone()
+        };
         let mut names: Vec<String> = Vec::new();
         for v in &info.variants {
             if !names.contains(&v.name) {
@@ -195,27 +347,57 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                     points: (0..nv)
                         .filter(|&vi| info.variants[vi].name == *name)
                         .filter_map(|vi| {
-                            let x: f64 = info.variants[vi].point_values.first()?.1.trim().replace('_', "").parse().ok()?;
+                            let x: f64 = info.variants[vi]
+                                .point_values
+                                .first()?
+                                .1
+                                .trim()
+                                .replace('_', "")
+                                .parse()
+                                .ok()?;
                             let a = agg(vi, &m)?;
-                            Some(BandPoint { x, mean: a.mean, lo: a.mean - a.ci95, hi: a.mean + a.ci95 })
+                            Some(BandPoint {
+                                x,
+                                mean: a.mean,
+                                lo: a.mean - a.ci95,
+                                hi: a.mean + a.ci95,
+                            })
                         })
                         .collect(),
                 })
                 .collect();
             charts.push((
                 format!("sweep-{}", slug(&m)),
-                Chart::Lines { title: format!("{}: {m} against {}", info.name, info.sweep_params[0]), x_label: info.sweep_params[0].clone(), y_label: metric_label(&m), series, log_y: m.contains("latency") },
+                Chart::Lines {
+                    title: format!("{}: {m} against {}", info.name, info.sweep_params[0]),
+                    x_label: info.sweep_params[0].clone(),
+                    y_label: metric_label(&m),
+                    series,
+                    log_y: m.contains("latency"),
+                },
                 format!("Mean over {nseeds} seed(s) per point; band: 95% confidence interval."),
             ));
         }
     }
     if wanted(info, "scatter") && nv > 1 {
-        let pairs_cfg: Vec<(String, String)> = if info.charts.scatter.is_empty() { vec![("latency_ms_p99".into(), "availability".into())] } else { info.charts.scatter.clone() };
+        let pairs_cfg: Vec<(String, String)> = if info.charts.scatter.is_empty() {
+            vec![("latency_ms_p99".into(), "availability".into())]
+        } else {
+            info.charts.scatter.clone()
+        };
         for (mx, my) in pairs_cfg {
             let points: Vec<XYPoint> = (0..nv)
                 .filter_map(|vi| {
                     let (x, y) = (agg(vi, &mx)?, agg(vi, &my)?);
-                    (!x.mean.is_nan() && !y.mean.is_nan()).then(|| XYPoint { label: label_of(info, vi), x: x.mean, x_lo: x.mean - x.ci95, x_hi: x.mean + x.ci95, y: y.mean, y_lo: y.mean - y.ci95, y_hi: y.mean + y.ci95 })
+                    (!x.mean.is_nan() && !y.mean.is_nan()).then(|| XYPoint {
+                        label: label_of(info, vi),
+                        x: x.mean,
+                        x_lo: x.mean - x.ci95,
+                        x_hi: x.mean + x.ci95,
+                        y: y.mean,
+                        y_lo: y.mean - y.ci95,
+                        y_hi: y.mean + y.ci95,
+                    })
                 })
                 .collect();
             charts.push((format!("scatter-{}-vs-{}", slug(&my), slug(&mx)), Chart::Scatter { title: format!("{}: {my} against {mx}", info.name), x_label: metric_label(&mx), y_label: metric_label(&my), points }, format!("One point per variant, mean over {nseeds} seed(s); bars: 95% confidence intervals.")));
@@ -226,34 +408,69 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
     for (name, chart, caption) in &charts {
         let stem = st.dir.join("charts").join(name);
         render(chart, &stem).map_err(|e| io::Error::other(e.to_string()))?;
-        refs.push(ChartRef { title: chart.title().to_string(), png: format!("charts/{name}.png"), svg: format!("charts/{name}.svg"), caption: Some(caption.clone()) });
+        refs.push(ChartRef {
+            title: chart.title().to_string(),
+            png: format!("charts/{name}.png"),
+            svg: format!("charts/{name}.svg"),
+            caption: Some(caption.clone()),
+        });
     }
     let model = report_model(info, runs, &aggs, refs);
     st.write("index.html", render_html(&model).as_bytes())
 }
 
 fn slug(s: &str) -> String {
-    s.chars().map(|c| if c.is_alphanumeric() { c } else { '-' }).collect()
+    s.chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .collect()
 }
 
 fn cell(a: Option<Agg>, ci: bool) -> String {
     match a {
         Some(a) if !a.mean.is_nan() => {
-            let p = if a.mean.abs() >= 100.0 { 1 } else if a.mean.abs() >= 1.0 { 3 } else { 4 };
-            if ci && a.n > 1 { format!("{:.*} ± {:.*}", p, a.mean, p, a.ci95) } else { format!("{:.*}", p, a.mean) }
+            let p = if a.mean.abs() >= 100.0 {
+                1
+            } else if a.mean.abs() >= 1.0 {
+                3
+            } else {
+                4
+            };
+            if ci && a.n > 1 {
+                format!("{:.*} ± {:.*}", p, a.mean, p, a.ci95)
+            } else {
+                format!("{:.*}", p, a.mean)
+            }
         }
         _ => "–".into(),
     }
 }
 
-fn report_model(info: &ScenarioInfo, runs: &[RunRecord], aggs: &[Vec<(String, Agg)>], charts: Vec<ChartRef>) -> ReportModel {
+fn report_model(
+    info: &ScenarioInfo,
+    runs: &[RunRecord],
+    aggs: &[Vec<(String, Agg)>],
+    charts: Vec<ChartRef>,
+) -> ReportModel {
     let nv = info.variants.len();
     let ci = info.seeds.len() > 1;
-    let key = ["throughput_per_s", "availability", "latency_ms_p50", "latency_ms_p99", "latency_ms_p999", "errors", "rejected", "timeouts"];
+    let key = [
+        "throughput_per_s",
+        "availability",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "latency_ms_p999",
+        "errors",
+        "rejected",
+        "timeouts",
+    ];
     let mut extra: Vec<String> = Vec::new();
     for a in aggs {
         for (m, _) in a {
-            if !key.contains(&m.as_str()) && !m.starts_with("node.") && !m.starts_with("class.") && !extra.contains(m) {
+            if !key.contains(&m.as_str())
+                && !m.starts_with("node.")
+                && !m.starts_with("class.")
+                && !extra.contains(m)
+            {
                 extra.push(m.clone());
             }
         }
@@ -266,33 +483,71 @@ fn report_model(info: &ScenarioInfo, runs: &[RunRecord], aggs: &[Vec<(String, Ag
         r.extend(key.iter().map(|k| cell(get(vi, k), ci)));
         r
     });
-    let mut tables = vec![Table { title: "Summary by variant".into(), headers, rows: rows.collect(), caption: Some(if ci { format!("Mean ± 95% confidence interval over {} seeds.", info.seeds.len()) } else { "One seed.".into() }) }];
+    let mut tables = vec![Table {
+        title: "Summary by variant".into(),
+        headers,
+        rows: rows.collect(),
+        caption: Some(if ci {
+            format!(
+                "Mean ± 95% confidence interval over {} seeds.",
+                info.seeds.len()
+            )
+        } else {
+            "One seed.".into()
+        }),
+    }];
     let mut h2 = vec!["metric".to_string()];
     h2.extend((0..nv).map(|vi| label_of(info, vi)));
-    let rows2: Vec<Vec<String>> = extra.iter().map(|m| {
-        let mut r = vec![m.clone()];
-        r.extend((0..nv).map(|vi| cell(get(vi, m), ci)));
-        r
-    }).collect();
-    tables.push(Table { title: "All summary metrics".into(), headers: h2, rows: rows2, caption: None });
+    let rows2: Vec<Vec<String>> = extra
+        .iter()
+        .map(|m| {
+            let mut r = vec![m.clone()];
+            r.extend((0..nv).map(|vi| cell(get(vi, m), ci)));
+            r
+        })
+        .collect();
+    tables.push(Table {
+        title: "All summary metrics".into(),
+        headers: h2,
+        rows: rows2,
+        caption: None,
+    });
     // Per-node table for the first run of each variant (simulated vs theory).
     for vi in 0..nv.min(6) {
         if let Some(r) = runs.iter().find(|r| r.variant == vi) {
             if r.result.nodes.is_empty() {
                 continue;
             }
-            let headers = ["node", "workers", "offered/s", "utilization", "queue length", "sojourn ms (sim)", "sojourn ms (theory)", "model", "rejected", "lost in crashes"].map(String::from).to_vec();
+            let headers = [
+                "node",
+                "workers",
+                "offered/s",
+                "utilization",
+                "queue length",
+                "sojourn ms (sim)",
+                "sojourn ms (theory)",
+                "model",
+                "rejected",
+                "lost in crashes",
+            ]
+            .map(String::from)
+            .to_vec();
             let rows = r.result.nodes.iter().map(|n| {
                 let p = n.prediction.as_ref();
                 vec![
                     n.name.clone(),
                     n.workers.to_string(),
-                    n.offered_per_s.map(|l| format!("{l:.1}")).unwrap_or_else(|| "–".into()),
+                    n.offered_per_s
+                        .map(|l| format!("{l:.1}"))
+                        .unwrap_or_else(|| "–".into()),
                     format!("{:.4}", n.utilization),
                     format!("{:.4}", n.queue_len_mean),
                     format!("{:.4}", n.sojourn_ms_mean),
-                    p.filter(|p| !p.sojourn_s.is_nan()).map(|p| format!("{:.4}", p.sojourn_s * 1e3)).unwrap_or_else(|| "–".into()),
-                    p.map(|p| format!("{}{}", p.model, if p.exact { "" } else { " (approx.)" })).unwrap_or_default(),
+                    p.filter(|p| !p.sojourn_s.is_nan())
+                        .map(|p| format!("{:.4}", p.sojourn_s * 1e3))
+                        .unwrap_or_else(|| "–".into()),
+                    p.map(|p| format!("{}{}", p.model, if p.exact { "" } else { " (approx.)" }))
+                        .unwrap_or_default(),
                     n.rejected.to_string(),
                     n.lost_crash.to_string(),
                 ]
@@ -300,17 +555,36 @@ fn report_model(info: &ScenarioInfo, runs: &[RunRecord], aggs: &[Vec<(String, Ag
             tables.push(Table { title: format!("Nodes — {} (seed {})", label_of(info, vi), r.result.seed), headers, rows: rows.collect(), caption: Some("Theory: queueing formula for leaf stations with Poisson arrivals (M/M/c/K, Pollaczek–Khinchine …).".into()) });
         }
     }
-    let mut commands = vec![("Run everything again".to_string(), format!("capsim run {} --seed {} --seeds {}", info.file, info.seeds.first().copied().unwrap_or(1), info.seeds.len()))];
+    let mut commands = vec![(
+        "Run everything again".to_string(),
+        format!(
+            "capsim run {} --seed {} --seeds {}",
+            info.file,
+            info.seeds.first().copied().unwrap_or(1),
+            info.seeds.len()
+        ),
+    )];
     for r in runs.iter().take(50) {
-        commands.push((format!("{} seed {}", label_of(info, r.variant), r.result.seed), info.replay(r.variant, r.result.seed)));
+        commands.push((
+            format!("{} seed {}", label_of(info, r.variant), r.result.seed),
+            info.replay(r.variant, r.result.seed),
+        ));
     }
     if runs.len() > 50 {
-        commands.push(("…".into(), format!("{} more runs: see summary.json", runs.len() - 50)));
+        commands.push((
+            "…".into(),
+            format!("{} more runs: see summary.json", runs.len() - 50),
+        ));
     }
     let mut notes = Vec::new();
     for r in runs {
         if r.result.end == crate::engine::RunEnd::EventLimit {
-            notes.push(format!("{} seed {}: {}", label_of(info, r.variant), r.result.seed, r.result.end_message));
+            notes.push(format!(
+                "{} seed {}: {}",
+                label_of(info, r.variant),
+                r.result.seed,
+                r.result.end_message
+            ));
         }
     }
     let _ = aggregate(&[]);
@@ -318,11 +592,18 @@ fn report_model(info: &ScenarioInfo, runs: &[RunRecord], aggs: &[Vec<(String, Ag
         title: info.name.clone(),
         description: info.description.clone(),
         question: info.question.clone(),
-        variants: (0..nv).map(|vi| (label_of(info, vi), info.variants[vi].description.clone())).collect(),
+        variants: (0..nv)
+            .map(|vi| (label_of(info, vi), info.variants[vi].description.clone()))
+            .collect(),
         tables,
         charts,
         commands,
         notes,
-        generated_by: format!("capsim {} — {} runs, seeds {:?}", info.capsim_version, runs.len(), info.seeds),
+        generated_by: format!(
+            "capsim {} — {} runs, seeds {:?}",
+            info.capsim_version,
+            runs.len(),
+            info.seeds
+        ),
     }
 }

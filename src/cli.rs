@@ -3,7 +3,7 @@
 //! is here so it can be tested in-process.
 
 use crate::output::{self, RunRecord, ScenarioInfo, Staging};
-use crate::scenario::{self, Loaded, LoadError};
+use crate::scenario::{self, LoadError, Loaded};
 use crate::sim;
 use crate::sweep;
 use std::fmt::Write as _;
@@ -41,11 +41,21 @@ pub struct RunOpts {
 
 /// Parse `I/N` (0-based shard I of N).
 pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (a, b) = s.split_once('/').ok_or_else(|| format!("`{s}` is not I/N (e.g. 0/4)"))?;
-    let i: usize = a.trim().parse().map_err(|_| format!("`{a}` is not a shard number"))?;
-    let n: usize = b.trim().parse().map_err(|_| format!("`{b}` is not a shard count"))?;
+    let (a, b) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not I/N (e.g. 0/4)"))?;
+    let i: usize = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{a}` is not a shard number"))?;
+    let n: usize = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{b}` is not a shard count"))?;
     if n == 0 || i >= n {
-        return Err(format!("shard {i}/{n}: need 0 ≤ I < N (shards are numbered from 0)"));
+        return Err(format!(
+            "shard {i}/{n}: need 0 ≤ I < N (shards are numbered from 0)"
+        ));
     }
     Ok((i, n))
 }
@@ -55,10 +65,25 @@ pub fn check(file: &Path) -> Result<String, CliError> {
     let loaded = scenario::load_file(file)?;
     let mut out = String::new();
     let b = &loaded.base;
-    writeln!(out, "{}: ok — scenario `{}`, {} nodes, {} links, {} faults, {} variant run(s) × {} seed(s)", file.display(), b.name, b.nodes.len(), b.links.len(), b.faults.len(), loaded.variants.len(), b.seeds).ok();
+    writeln!(
+        out,
+        "{}: ok — scenario `{}`, {} nodes, {} links, {} faults, {} variant run(s) × {} seed(s)",
+        file.display(),
+        b.name,
+        b.nodes.len(),
+        b.links.len(),
+        b.faults.len(),
+        loaded.variants.len(),
+        b.seeds
+    )
+    .ok();
     for v in &loaded.variants {
         let sc = &v.scenario;
-        let title = if loaded.variants.len() > 1 { format!("variant {}", sweep::variant_dir(v)) } else { "estimates".into() };
+        let title = if loaded.variants.len() > 1 {
+            format!("variant {}", sweep::variant_dir(v))
+        } else {
+            "estimates".into()
+        };
         writeln!(out, "\n{title}:").ok();
         let preds = sim::predictions(sc);
         for (i, node) in sc.nodes.iter().enumerate() {
@@ -66,15 +91,29 @@ pub fn check(file: &Path) -> Result<String, CliError> {
             if matches!(node.kind, scenario::validated::NodeKind::Client(_)) {
                 continue;
             }
-            let lam_s = lam.map(|l| format!("{l:.1}/s")).unwrap_or_else(|| "unknown (closed loop)".into());
+            let lam_s = lam
+                .map(|l| format!("{l:.1}/s"))
+                .unwrap_or_else(|| "unknown (closed loop)".into());
             write!(out, "  {:<14} offered {lam_s}", node.name).ok();
             if let Some(p) = pred {
                 write!(out, ", ρ = {:.3}", p.rho).ok();
                 if p.rho >= 1.0 {
-                    write!(out, "  WARNING: ρ ≥ 1, the queue grows without bound (until it rejects)").ok();
+                    write!(
+                        out,
+                        "  WARNING: ρ ≥ 1, the queue grows without bound (until it rejects)"
+                    )
+                    .ok();
                 }
                 if !p.wait_s.is_nan() {
-                    write!(out, "; {}: mean wait {:.3} ms, time in node {:.3} ms, P(wait) {:.3}", p.model, p.wait_s * 1e3, p.sojourn_s * 1e3, p.p_wait).ok();
+                    write!(
+                        out,
+                        "; {}: mean wait {:.3} ms, time in node {:.3} ms, P(wait) {:.3}",
+                        p.model,
+                        p.wait_s * 1e3,
+                        p.sojourn_s * 1e3,
+                        p.p_wait
+                    )
+                    .ok();
                     if p.p_reject > 1e-9 {
                         write!(out, ", rejected {:.4}", p.p_reject).ok();
                     }
@@ -92,7 +131,9 @@ pub fn check(file: &Path) -> Result<String, CliError> {
 }
 
 fn default_jobs() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Result folder of a scenario unless `--out` is given.
@@ -104,9 +145,17 @@ pub fn default_out(name: &str) -> PathBuf {
 pub fn run(file: &Path, opts: &RunOpts) -> Result<String, CliError> {
     let loaded = scenario::load_file(file)?;
     for v in &opts.variants {
-        if !loaded.variants.iter().any(|x| x.name == *v || sweep::variant_dir(x) == *v) {
+        if !loaded
+            .variants
+            .iter()
+            .any(|x| x.name == *v || sweep::variant_dir(x) == *v)
+        {
             let names: Vec<String> = loaded.variants.iter().map(sweep::variant_dir).collect();
-            return Err(CliError::Input(format!("error: no variant `{v}` in {}; variants are: {}", file.display(), names.join(", "))));
+            return Err(CliError::Input(format!(
+                "error: no variant `{v}` in {}; variants are: {}",
+                file.display(),
+                names.join(", ")
+            )));
         }
     }
     let base_seed = opts.seed.unwrap_or(loaded.base.seed);
@@ -117,7 +166,9 @@ pub fn run(file: &Path, opts: &RunOpts) -> Result<String, CliError> {
         Some((i, n)) => sweep::shard(all, i, n),
         None => all,
     };
-    let seeds: Vec<u64> = (0..u64::from(nseeds)).map(|s| base_seed.wrapping_add(s)).collect();
+    let seeds: Vec<u64> = (0..u64::from(nseeds))
+        .map(|s| base_seed.wrapping_add(s))
+        .collect();
     let mut info = ScenarioInfo::new(&loaded, &file.display().to_string(), &seeds, total);
     let mut runs = runs;
     if !opts.variants.is_empty() {
@@ -134,16 +185,38 @@ pub fn run(file: &Path, opts: &RunOpts) -> Result<String, CliError> {
     // Runs refer to `loaded.variants` while executing; remap afterwards.
     let exec_runs: Vec<sweep::RunSpec> = runs
         .iter()
-        .map(|r| sweep::RunSpec { variant: loaded.variants.iter().position(|v| sweep::variant_dir(v) == info.variants[r.variant].dir).unwrap_or(0), ..r.clone() })
+        .map(|r| sweep::RunSpec {
+            variant: loaded
+                .variants
+                .iter()
+                .position(|v| sweep::variant_dir(v) == info.variants[r.variant].dir)
+                .unwrap_or(0),
+            ..r.clone()
+        })
         .collect();
-    let results = execute_with_progress(&loaded, &exec_runs, jobs, opts.progress, opts.export_history);
+    let results = execute_with_progress(
+        &loaded,
+        &exec_runs,
+        jobs,
+        opts.progress,
+        opts.export_history,
+    );
     let version = env!("CARGO_PKG_VERSION").to_string();
     let records: Vec<RunRecord> = runs
         .iter()
         .zip(results)
-        .map(|(r, res)| RunRecord { scenario: loaded.base.name.clone(), capsim_version: version.clone(), variant: r.variant, index: r.index, result: res })
+        .map(|(r, res)| RunRecord {
+            scenario: loaded.base.name.clone(),
+            capsim_version: version.clone(),
+            variant: r.variant,
+            index: r.index,
+            result: res,
+        })
         .collect();
-    let dest = opts.out.clone().unwrap_or_else(|| default_out(&loaded.base.name));
+    let dest = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&loaded.base.name));
     let complete = opts.shard.is_none();
     write_all(&dest, &info, &records, complete)?;
     let mut out = String::new();
@@ -155,28 +228,59 @@ pub fn run(file: &Path, opts: &RunOpts) -> Result<String, CliError> {
                 out.push_str(&output::node_table(&r.result));
                 let l = r.result.metric("littles_l_measured").unwrap_or(f64::NAN);
                 let lw = r.result.metric("littles_l_lambda_w").unwrap_or(f64::NAN);
-                writeln!(out, "\nLittle's law (seed {}): L = {l:.4} requests in system, λW = {lw:.4}", r.result.seed).ok();
+                writeln!(
+                    out,
+                    "\nLittle's law (seed {}): L = {l:.4} requests in system, λW = {lw:.4}",
+                    r.result.seed
+                )
+                .ok();
             }
         }
         for r in &records {
             if r.result.end == crate::engine::RunEnd::EventLimit {
-                writeln!(out, "warning: {} seed {}: {}", info.variants[r.variant].dir, r.result.seed, r.result.end_message).ok();
+                writeln!(
+                    out,
+                    "warning: {} seed {}: {}",
+                    info.variants[r.variant].dir, r.result.seed, r.result.end_message
+                )
+                .ok();
             }
         }
         let events: u64 = records.iter().map(|r| r.result.events).sum();
-        writeln!(out, "\n{} run(s), {events} events. Results in {}", records.len(), dest.display()).ok();
+        writeln!(
+            out,
+            "\n{} run(s), {events} events. Results in {}",
+            records.len(),
+            dest.display()
+        )
+        .ok();
         if let Some(r) = records.first() {
-            writeln!(out, "replay one run: {}", info.replay(r.variant, r.result.seed)).ok();
+            writeln!(
+                out,
+                "replay one run: {}",
+                info.replay(r.variant, r.result.seed)
+            )
+            .ok();
         }
     }
     Ok(out)
 }
 
-fn execute_with_progress(loaded: &Loaded, runs: &[sweep::RunSpec], jobs: usize, progress: bool, export: bool) -> Vec<sim::RunResult> {
+fn execute_with_progress(
+    loaded: &Loaded,
+    runs: &[sweep::RunSpec],
+    jobs: usize,
+    progress: bool,
+    export: bool,
+) -> Vec<sim::RunResult> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let bar = if progress && runs.len() > 1 {
-        let b = ProgressBar::with_draw_target(Some(runs.len() as u64), ProgressDrawTarget::stderr());
-        b.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        let b =
+            ProgressBar::with_draw_target(Some(runs.len() as u64), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         b
     } else {
         ProgressBar::hidden()
@@ -188,17 +292,34 @@ fn execute_with_progress(loaded: &Loaded, runs: &[sweep::RunSpec], jobs: usize, 
 }
 
 /// Write results (and, for complete sets, charts and the report) atomically.
-pub fn write_all(dest: &Path, info: &ScenarioInfo, records: &[RunRecord], complete: bool) -> Result<(), CliError> {
-    let st = Staging::new(dest).map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dest.display())))?;
-    let r = output::stage_results(&st, info, records, complete).and_then(|_| if complete { crate::charts_out::stage_charts(&st, info, records) } else { Ok(()) });
+pub fn write_all(
+    dest: &Path,
+    info: &ScenarioInfo,
+    records: &[RunRecord],
+    complete: bool,
+) -> Result<(), CliError> {
+    let st = Staging::new(dest)
+        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dest.display())))?;
+    let r = output::stage_results(&st, info, records, complete).and_then(|_| {
+        if complete {
+            crate::charts_out::stage_charts(&st, info, records)
+        } else {
+            Ok(())
+        }
+    });
     match r {
         Ok(()) => {
-            st.commit().map_err(|e| CliError::Failed(format!("cannot move results into {}: {e}", dest.display())))?;
+            st.commit().map_err(|e| {
+                CliError::Failed(format!("cannot move results into {}: {e}", dest.display()))
+            })?;
             Ok(())
         }
         Err(e) => {
             st.abandon();
-            Err(CliError::Failed(format!("writing results to {} failed: {e}", dest.display())))
+            Err(CliError::Failed(format!(
+                "writing results to {} failed: {e}",
+                dest.display()
+            )))
         }
     }
 }
@@ -207,10 +328,19 @@ pub fn write_all(dest: &Path, info: &ScenarioInfo, records: &[RunRecord], comple
 pub fn report(dir: &Path) -> Result<String, CliError> {
     let (info, runs) = output::load_results(dir).map_err(CliError::Input)?;
     if runs.len() != info.total_runs {
-        return Err(CliError::Input(format!("error: {} holds {} of {} runs (a shard?); use `capsim merge` to combine shards", dir.display(), runs.len(), info.total_runs)));
+        return Err(CliError::Input(format!(
+            "error: {} holds {} of {} runs (a shard?); use `capsim merge` to combine shards",
+            dir.display(),
+            runs.len(),
+            info.total_runs
+        )));
     }
     write_all(dir, &info, &runs, true)?;
-    Ok(format!("{}\nregenerated summary, charts and report in {}\n", output::stdout_table(&info, &runs), dir.display()))
+    Ok(format!(
+        "{}\nregenerated summary, charts and report in {}\n",
+        output::stdout_table(&info, &runs),
+        dir.display()
+    ))
 }
 
 /// `capsim merge DIR… --out OUT`: combine shard folders into one result.
@@ -221,7 +351,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<String, CliError> {
         let (i, r) = output::load_results(d).map_err(CliError::Input)?;
         if let Some(prev) = &info {
             if *prev != i {
-                return Err(CliError::Input(format!("error: {} comes from a different scenario or plan than {}", d.display(), dirs[0].display())));
+                return Err(CliError::Input(format!(
+                    "error: {} comes from a different scenario or plan than {}",
+                    d.display(),
+                    dirs[0].display()
+                )));
             }
         } else {
             info = Some(i);
@@ -233,11 +367,25 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<String, CliError> {
     runs.dedup_by_key(|r| r.index);
     if runs.len() != info.total_runs {
         let have: Vec<usize> = runs.iter().map(|r| r.index).collect();
-        let missing: Vec<String> = (0..info.total_runs).filter(|i| !have.contains(i)).take(10).map(|i| i.to_string()).collect();
-        return Err(CliError::Input(format!("error: the shards hold {} of {} runs; missing run indices {}…", runs.len(), info.total_runs, missing.join(", "))));
+        let missing: Vec<String> = (0..info.total_runs)
+            .filter(|i| !have.contains(i))
+            .take(10)
+            .map(|i| i.to_string())
+            .collect();
+        return Err(CliError::Input(format!(
+            "error: the shards hold {} of {} runs; missing run indices {}…",
+            runs.len(),
+            info.total_runs,
+            missing.join(", ")
+        )));
     }
     write_all(out, &info, &runs, true)?;
-    Ok(format!("{}\nmerged {} runs into {}\n", output::stdout_table(&info, &runs), runs.len(), out.display()))
+    Ok(format!(
+        "{}\nmerged {} runs into {}\n",
+        output::stdout_table(&info, &runs),
+        runs.len(),
+        out.display()
+    ))
 }
 
 /// `capsim history check FILE`: check a Jepsen-format history of one register.
@@ -246,7 +394,10 @@ pub fn history_check(file: &Path, max_steps: Option<u64>) -> (String, u8) {
     use crate::consistency::linearizability::{Budget, CheckOptions, Verdict};
     let mut opts = CheckOptions::default();
     if let Some(s) = max_steps {
-        opts.budget = Budget { max_steps: s, ..Budget::default() };
+        opts.budget = Budget {
+            max_steps: s,
+            ..Budget::default()
+        };
     }
     match crate::consistency::jepsen::check_file_with(file, &opts) {
         Ok(r) => {

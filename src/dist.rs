@@ -49,7 +49,12 @@ pub enum Dist {
 impl DistSpec {
     /// Check parameters; on error returns (field, message, hint).
     pub fn validate(&self) -> Result<(), (String, String, String)> {
-        fn fin(name: &str, v: f64, min_ok: f64, strict: bool) -> Result<(), (String, String, String)> {
+        fn fin(
+            name: &str,
+            v: f64,
+            min_ok: f64,
+            strict: bool,
+        ) -> Result<(), (String, String, String)> {
             if !v.is_finite() || v < min_ok || (strict && v == min_ok) {
                 let rel = if strict { ">" } else { "≥" };
                 return Err((
@@ -112,8 +117,11 @@ impl DistSpec {
                     if !v.is_finite() || v < last_v {
                         return Err((
                             "percentiles".into(),
-                            format!("value {v} ms at quantile {q} is smaller than the previous value {last_v} ms"),
-                            "values must not decrease with the quantile (and not be below min_ms)".into(),
+                            format!(
+                                "value {v} ms at quantile {q} is smaller than the previous value {last_v} ms"
+                            ),
+                            "values must not decrease with the quantile (and not be below min_ms)"
+                                .into(),
                         ));
                     }
                     last_q = q;
@@ -140,13 +148,15 @@ impl DistSpec {
         const M: f64 = 1e6;
         match self {
             DistSpec::Constant { ms } => Dist::Constant(ms * M),
-            DistSpec::Exponential { mean_ms } => {
-                Dist::Exponential(Exp::new(1.0 / (mean_ms * M)).expect("validated"), mean_ms * M)
-            }
+            DistSpec::Exponential { mean_ms } => Dist::Exponential(
+                Exp::new(1.0 / (mean_ms * M)).expect("validated"),
+                mean_ms * M,
+            ),
             DistSpec::Uniform { min_ms, max_ms } => Dist::Uniform(min_ms * M, max_ms * M),
-            DistSpec::Normal { mean_ms, std_ms } => {
-                Dist::Normal(Normal::new(mean_ms * M, std_ms * M).expect("validated"), mean_ms * M)
-            }
+            DistSpec::Normal { mean_ms, std_ms } => Dist::Normal(
+                Normal::new(mean_ms * M, std_ms * M).expect("validated"),
+                mean_ms * M,
+            ),
             DistSpec::LogNormal { median_ms, sigma } => {
                 let mu = (median_ms * M).ln();
                 Dist::LogNormal(
@@ -274,8 +284,14 @@ mod tests {
         let n = 200_000;
         for spec in [
             DistSpec::Exponential { mean_ms: 5.0 },
-            DistSpec::Uniform { min_ms: 1.0, max_ms: 3.0 },
-            DistSpec::LogNormal { median_ms: 2.0, sigma: 0.5 },
+            DistSpec::Uniform {
+                min_ms: 1.0,
+                max_ms: 3.0,
+            },
+            DistSpec::LogNormal {
+                median_ms: 2.0,
+                sigma: 0.5,
+            },
             DistSpec::Empirical {
                 percentiles: vec![(0.5, 10.0), (0.9, 20.0), (1.0, 40.0)],
                 min_ms: 0.0,
@@ -283,7 +299,10 @@ mod tests {
         ] {
             let analytic = spec.build().mean_ns();
             let got = mean_of(spec.clone(), n);
-            assert!((got / analytic - 1.0).abs() < 0.01, "{spec:?}: {got} vs {analytic}");
+            assert!(
+                (got / analytic - 1.0).abs() < 0.01,
+                "{spec:?}: {got} vs {analytic}"
+            );
         }
     }
 
@@ -307,9 +326,37 @@ mod tests {
     fn bad_parameters_are_rejected() {
         assert!(DistSpec::Exponential { mean_ms: 0.0 }.validate().is_err());
         assert!(DistSpec::Constant { ms: -1.0 }.validate().is_err());
-        assert!(DistSpec::Uniform { min_ms: 3.0, max_ms: 1.0 }.validate().is_err());
-        assert!(DistSpec::Empirical { percentiles: vec![(0.5, 1.0)], min_ms: 0.0 }.validate().is_err());
-        assert!(DistSpec::Empirical { percentiles: vec![(0.5, 2.0), (1.0, 1.0)], min_ms: 0.0 }.validate().is_err());
-        assert!(DistSpec::Pareto { min_ms: 1.0, alpha: f64::NAN }.validate().is_err());
+        assert!(
+            DistSpec::Uniform {
+                min_ms: 3.0,
+                max_ms: 1.0
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            DistSpec::Empirical {
+                percentiles: vec![(0.5, 1.0)],
+                min_ms: 0.0
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            DistSpec::Empirical {
+                percentiles: vec![(0.5, 2.0), (1.0, 1.0)],
+                min_ms: 0.0
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            DistSpec::Pareto {
+                min_ms: 1.0,
+                alpha: f64::NAN
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

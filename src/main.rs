@@ -18,7 +18,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a scenario (all variants × sweep points × seeds) and write results, charts and a report.
-    #[command(after_help = "Examples:\n  capsim run scenarios/mm1.ron\n  capsim run scenarios/mm1.ron --seed 7 --seeds 8 --jobs 2 --out /tmp/mm1\n  capsim run scenarios/cap-partition.ron --variant cp-raft --seed 3 --seeds 1")]
+    #[command(
+        after_help = "Examples:\n  capsim run scenarios/mm1.ron\n  capsim run scenarios/mm1.ron --seed 7 --seeds 8 --jobs 2 --out /tmp/mm1\n  capsim run scenarios/cap-partition.ron --variant cp-raft --seed 3 --seeds 1"
+    )]
     Run {
         /// Scenario file (RON).
         file: PathBuf,
@@ -48,13 +50,9 @@ enum Cmd {
         export_history: bool,
     },
     /// Validate a scenario and print back-of-the-envelope queueing estimates.
-    Check {
-        file: PathBuf,
-    },
+    Check { file: PathBuf },
     /// Regenerate summary, charts and report from a result folder.
-    Report {
-        dir: PathBuf,
-    },
+    Report { dir: PathBuf },
     /// Combine shard folders into one result (same summary as a single run).
     Merge {
         #[arg(required = true)]
@@ -86,7 +84,9 @@ enum HistoryCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
-        Cmd::History { cmd: HistoryCmd::Check { file, max_steps } } => {
+        Cmd::History {
+            cmd: HistoryCmd::Check { file, max_steps },
+        } => {
             let (text, code) = cli::history_check(&file, max_steps);
             if code == 2 {
                 eprintln!("{text}");
@@ -95,13 +95,33 @@ fn main() -> ExitCode {
             }
             return ExitCode::from(code);
         }
-        Cmd::Run { file, seed, seeds, jobs, out, variant, shard, quiet, export_history } => {
+        Cmd::Run {
+            file,
+            seed,
+            seeds,
+            jobs,
+            out,
+            variant,
+            shard,
+            quiet,
+            export_history,
+        } => {
             if jobs == Some(0) {
                 Err(CliError::Input("error: --jobs must be at least 1".into()))
             } else if seeds == Some(0) {
                 Err(CliError::Input("error: --seeds must be at least 1".into()))
             } else {
-                let opts = RunOpts { seed, seeds, jobs, out, variants: variant, shard, quiet, progress: std::io::stderr().is_terminal() && !quiet, export_history };
+                let opts = RunOpts {
+                    seed,
+                    seeds,
+                    jobs,
+                    out,
+                    variants: variant,
+                    shard,
+                    quiet,
+                    progress: std::io::stderr().is_terminal() && !quiet,
+                    export_history,
+                };
                 cli::run(&file, &opts)
             }
         }

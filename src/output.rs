@@ -4,9 +4,9 @@
 //! run never leaves half-written results. Reads results; never runs a simulation.
 
 use crate::metrics::stats::Agg;
+use crate::scenario::Loaded;
 use crate::scenario::spec::ChartsSpec;
 use crate::scenario::validated::FaultWindow;
-use crate::scenario::Loaded;
 use crate::sim::RunResult;
 use crate::sweep::{aggregate_runs, variant_dir};
 use serde::{Deserialize, Serialize};
@@ -61,13 +61,23 @@ pub struct ChartsInfo {
 
 impl From<&ChartsSpec> for ChartsInfo {
     fn from(c: &ChartsSpec) -> Self {
-        ChartsInfo { include: c.include.clone(), bars: c.bars.clone(), scatter: c.scatter.clone(), sweep_metrics: c.sweep_metrics.clone() }
+        ChartsInfo {
+            include: c.include.clone(),
+            bars: c.bars.clone(),
+            scatter: c.scatter.clone(),
+            sweep_metrics: c.sweep_metrics.clone(),
+        }
     }
 }
 
 impl From<&FaultWindow> for FaultWindowInfo {
     fn from(w: &FaultWindow) -> Self {
-        FaultWindowInfo { start_s: w.start_s, end_s: w.end_s, label: w.label.clone(), kind: w.kind.clone() }
+        FaultWindowInfo {
+            start_s: w.start_s,
+            end_s: w.end_s,
+            label: w.label.clone(),
+            kind: w.kind.clone(),
+        }
     }
 }
 
@@ -83,7 +93,13 @@ impl ScenarioInfo {
             variants: loaded
                 .variants
                 .iter()
-                .map(|v| VariantInfo { name: v.name.clone(), description: v.description.clone(), dir: variant_dir(v), point: v.point, point_values: v.point_values.clone() })
+                .map(|v| VariantInfo {
+                    name: v.name.clone(),
+                    description: v.description.clone(),
+                    dir: variant_dir(v),
+                    point: v.point,
+                    point_values: v.point_values.clone(),
+                })
                 .collect(),
             sweep_params: loaded.sweep_params.clone(),
             windows: b.windows.iter().map(FaultWindowInfo::from).collect(),
@@ -98,7 +114,10 @@ impl ScenarioInfo {
     /// The command that replays one run.
     pub fn replay(&self, variant: usize, seed: u64) -> String {
         let v = &self.variants[variant];
-        let mut c = format!("capsim run {} --seed {seed} --seeds 1", shell_quote(&self.file));
+        let mut c = format!(
+            "capsim run {} --seed {seed} --seeds 1",
+            shell_quote(&self.file)
+        );
         if self.variants.len() > 1 || v.name != "base" {
             write!(c, " --variant {}", shell_quote(&v.dir)).ok();
         }
@@ -107,7 +126,13 @@ impl ScenarioInfo {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_alphanumeric() || "-_./=".contains(c)) { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+    if s.chars()
+        .all(|c| c.is_alphanumeric() || "-_./=".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// One finished run with its place in the plan.
@@ -123,7 +148,9 @@ pub struct RunRecord {
 }
 
 fn json_num(v: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(v).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+    serde_json::Number::from_f64(v)
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
 }
 
 fn metrics_obj(m: &[(String, f64)]) -> serde_json::Value {
@@ -139,7 +166,13 @@ fn agg_obj(a: &[(String, Agg)]) -> serde_json::Value {
     for (k, g) in a {
         let mut e = serde_json::Map::new();
         e.insert("n".into(), serde_json::Value::from(g.n));
-        for (n, v) in [("mean", g.mean), ("std", g.std), ("ci95", g.ci95), ("min", g.min), ("max", g.max)] {
+        for (n, v) in [
+            ("mean", g.mean),
+            ("std", g.std),
+            ("ci95", g.ci95),
+            ("min", g.min),
+            ("max", g.max),
+        ] {
             e.insert(n.into(), json_num(v));
         }
         o.insert(k.clone(), serde_json::Value::Object(e));
@@ -208,7 +241,13 @@ pub fn summary_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
     let pairs: Vec<(usize, &RunResult)> = runs.iter().map(|r| (r.variant, &r.result)).collect();
     let aggs = aggregate_runs(info.variants.len(), &pairs);
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["scenario".to_string(), "capsim_version".into(), "seeds".into(), "variant".into(), "point".into()];
+    let mut header = vec![
+        "scenario".to_string(),
+        "capsim_version".into(),
+        "seeds".into(),
+        "variant".into(),
+        "point".into(),
+    ];
     let seeds = match (info.seeds.first(), info.seeds.last()) {
         (Some(a), Some(b)) if a != b => format!("{a}-{b}"),
         (Some(a), _) => a.to_string(),
@@ -219,7 +258,13 @@ pub fn summary_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
     w.write_record(&header).ok();
     for (vi, v) in info.variants.iter().enumerate() {
         for (m, a) in &aggs[vi] {
-            let mut row = vec![info.name.clone(), info.capsim_version.clone(), seeds.clone(), v.name.clone(), v.point.to_string()];
+            let mut row = vec![
+                info.name.clone(),
+                info.capsim_version.clone(),
+                seeds.clone(),
+                v.name.clone(),
+                v.point.to_string(),
+            ];
             row.extend(v.point_values.iter().map(|(_, val)| val.clone()));
             row.push(m.clone());
             row.push(a.n.to_string());
@@ -233,7 +278,25 @@ pub fn summary_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
 /// Time series of every run, long format.
 pub fn timeseries_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["scenario", "capsim_version", "variant", "point", "seed", "t_s", "ok", "errors", "rejected", "timeouts", "throughput_per_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_p999", "stale_reads", "divergent_keys"]).ok();
+    w.write_record([
+        "scenario",
+        "capsim_version",
+        "variant",
+        "point",
+        "seed",
+        "t_s",
+        "ok",
+        "errors",
+        "rejected",
+        "timeouts",
+        "throughput_per_s",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "latency_ms_p999",
+        "stale_reads",
+        "divergent_keys",
+    ])
+    .ok();
     for r in runs {
         let v = &info.variants[r.variant];
         for row in &r.result.timeseries {
@@ -264,10 +327,28 @@ pub fn timeseries_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
 /// Per-node time series of one run.
 pub fn nodes_csv(info: &ScenarioInfo, r: &RunResult, bucket_s: f64) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["scenario", "capsim_version", "seed", "node", "t_s", "utilization", "queue_len_mean"]).ok();
+    w.write_record([
+        "scenario",
+        "capsim_version",
+        "seed",
+        "node",
+        "t_s",
+        "utilization",
+        "queue_len_mean",
+    ])
+    .ok();
     for n in &r.nodes {
         for (b, (u, q)) in n.series.iter().enumerate() {
-            w.write_record([info.name.clone(), info.capsim_version.clone(), r.seed.to_string(), n.name.clone(), fmt_num(b as f64 * bucket_s), fmt_num(*u), fmt_num(*q)]).ok();
+            w.write_record([
+                info.name.clone(),
+                info.capsim_version.clone(),
+                r.seed.to_string(),
+                n.name.clone(),
+                fmt_num(b as f64 * bucket_s),
+                fmt_num(*u),
+                fmt_num(*q),
+            ])
+            .ok();
         }
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -277,7 +358,10 @@ pub fn nodes_csv(info: &ScenarioInfo, r: &RunResult, bucket_s: f64) -> String {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|s| s.to_str()).unwrap_or("out")));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("out")
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
@@ -290,7 +374,10 @@ pub struct Staging {
 
 impl Staging {
     pub fn new(dest: &Path) -> io::Result<Staging> {
-        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)?;
         let name = dest.file_name().and_then(|s| s.to_str()).unwrap_or("out");
         let dir = parent.join(format!(".{name}.staging-{}", std::process::id()));
@@ -298,7 +385,10 @@ impl Staging {
             std::fs::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir)?;
-        Ok(Staging { dir, dest: dest.to_path_buf() })
+        Ok(Staging {
+            dir,
+            dest: dest.to_path_buf(),
+        })
     }
 
     pub fn write(&self, rel: &str, bytes: &[u8]) -> io::Result<()> {
@@ -336,16 +426,35 @@ pub fn run_record_text(r: &RunRecord) -> String {
 }
 
 /// Write every result file for `runs` (in plan order) into the staging folder.
-pub fn stage_results(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord], complete: bool) -> io::Result<()> {
-    st.write("scenario-info.ron", ron::ser::to_string_pretty(info, ron::ser::PrettyConfig::default()).unwrap_or_default().as_bytes())?;
+pub fn stage_results(
+    st: &Staging,
+    info: &ScenarioInfo,
+    runs: &[RunRecord],
+    complete: bool,
+) -> io::Result<()> {
+    st.write(
+        "scenario-info.ron",
+        ron::ser::to_string_pretty(info, ron::ser::PrettyConfig::default())
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
     for r in runs {
         let v = &info.variants[r.variant];
         let base = format!("runs/{}/seed-{}", v.dir, r.result.seed);
         st.write(&format!("{base}/result.ron"), run_record_text(r).as_bytes())?;
         let one = std::slice::from_ref(r);
-        st.write(&format!("{base}/summary.json"), summary_json(info, one).as_bytes())?;
-        st.write(&format!("{base}/timeseries.csv"), timeseries_csv(info, one).as_bytes())?;
-        st.write(&format!("{base}/nodes.csv"), nodes_csv(info, &r.result, info.bucket_s).as_bytes())?;
+        st.write(
+            &format!("{base}/summary.json"),
+            summary_json(info, one).as_bytes(),
+        )?;
+        st.write(
+            &format!("{base}/timeseries.csv"),
+            timeseries_csv(info, one).as_bytes(),
+        )?;
+        st.write(
+            &format!("{base}/nodes.csv"),
+            nodes_csv(info, &r.result, info.bucket_s).as_bytes(),
+        )?;
         for (name, text) in &r.result.exported {
             st.write(&format!("{base}/history/{name}"), text.as_bytes())?;
         }
@@ -361,13 +470,21 @@ pub fn stage_results(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord], comp
 /// Read a result folder written by [`stage_results`] (a run or a shard).
 pub fn load_results(dir: &Path) -> Result<(ScenarioInfo, Vec<RunRecord>), String> {
     let info_path = dir.join("scenario-info.ron");
-    let text = std::fs::read_to_string(&info_path).map_err(|e| format!("{}: {e} (is this a capsim output folder?)", info_path.display()))?;
-    let info: ScenarioInfo = ron::from_str(&text).map_err(|e| format!("{}: {e}", info_path.display()))?;
+    let text = std::fs::read_to_string(&info_path).map_err(|e| {
+        format!(
+            "{}: {e} (is this a capsim output folder?)",
+            info_path.display()
+        )
+    })?;
+    let info: ScenarioInfo =
+        ron::from_str(&text).map_err(|e| format!("{}: {e}", info_path.display()))?;
     let mut runs = Vec::new();
     let mut stack = vec![dir.join("runs")];
     let mut files = Vec::new();
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -403,8 +520,24 @@ pub fn stdout_table(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
     ];
     let mut out = String::new();
     let nseeds = info.seeds.len();
-    writeln!(out, "scenario {}  ({} variant{}, {} seed{} each{})", info.name, info.variants.len(), if info.variants.len() == 1 { "" } else { "s" }, nseeds, if nseeds == 1 { "" } else { "s" }, if nseeds > 1 { "; mean ± 95% CI" } else { "" }).ok();
-    let name_w = info.variants.iter().map(|v| label(v).len()).max().unwrap_or(7).max(7);
+    writeln!(
+        out,
+        "scenario {}  ({} variant{}, {} seed{} each{})",
+        info.name,
+        info.variants.len(),
+        if info.variants.len() == 1 { "" } else { "s" },
+        nseeds,
+        if nseeds == 1 { "" } else { "s" },
+        if nseeds > 1 { "; mean ± 95% CI" } else { "" }
+    )
+    .ok();
+    let name_w = info
+        .variants
+        .iter()
+        .map(|v| label(v).len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     write!(out, "{:<name_w$}", "variant").ok();
     for (_, h) in cols {
         write!(out, " {h:>18}").ok();
@@ -413,7 +546,11 @@ pub fn stdout_table(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
     for (vi, v) in info.variants.iter().enumerate() {
         write!(out, "{:<name_w$}", label(v)).ok();
         for (m, _) in cols {
-            let cell = aggs[vi].iter().find(|(n, _)| n == m).map(|(_, a)| fmt_cell(a, nseeds > 1)).unwrap_or_default();
+            let cell = aggs[vi]
+                .iter()
+                .find(|(n, _)| n == m)
+                .map(|(_, a)| fmt_cell(a, nseeds > 1))
+                .unwrap_or_default();
             write!(out, " {cell:>18}").ok();
         }
         out.push('\n');
@@ -425,7 +562,11 @@ fn label(v: &VariantInfo) -> String {
     if v.point_values.is_empty() {
         v.name.clone()
     } else {
-        let p: Vec<String> = v.point_values.iter().map(|(k, val)| format!("{}={val}", k.rsplit('.').next().unwrap_or(k))).collect();
+        let p: Vec<String> = v
+            .point_values
+            .iter()
+            .map(|(k, val)| format!("{}={val}", k.rsplit('.').next().unwrap_or(k)))
+            .collect();
         format!("{} [{}]", v.name, p.join(","))
     }
 }
@@ -434,8 +575,18 @@ fn fmt_cell(a: &Agg, ci: bool) -> String {
     if a.mean.is_nan() {
         return "-".into();
     }
-    let prec = if a.mean.abs() >= 100.0 { 1 } else if a.mean.abs() >= 1.0 { 3 } else { 4 };
-    if ci && a.n > 1 { format!("{:.*} ±{:.*}", prec, a.mean, prec, a.ci95) } else { format!("{:.*}", prec, a.mean) }
+    let prec = if a.mean.abs() >= 100.0 {
+        1
+    } else if a.mean.abs() >= 1.0 {
+        3
+    } else {
+        4
+    };
+    if ci && a.n > 1 {
+        format!("{:.*} ±{:.*}", prec, a.mean, prec, a.ci95)
+    } else {
+        format!("{:.*}", prec, a.mean)
+    }
 }
 
 /// Per-node table: simulated figures beside the queueing-theory prediction.
@@ -444,7 +595,20 @@ pub fn node_table(r: &RunResult) -> String {
     if r.nodes.is_empty() {
         return out;
     }
-    writeln!(out, "{:<14} {:>8} {:>10} {:>9} {:>11} {:>12} {:>12} {:>10} {:>10}  model", "node", "workers", "offered/s", "util", "queue len", "sojourn ms", "predicted", "rejected", "lost").ok();
+    writeln!(
+        out,
+        "{:<14} {:>8} {:>10} {:>9} {:>11} {:>12} {:>12} {:>10} {:>10}  model",
+        "node",
+        "workers",
+        "offered/s",
+        "util",
+        "queue len",
+        "sojourn ms",
+        "predicted",
+        "rejected",
+        "lost"
+    )
+    .ok();
     for n in &r.nodes {
         let pred = n.prediction.as_ref();
         writeln!(
@@ -452,14 +616,24 @@ pub fn node_table(r: &RunResult) -> String {
             "{:<14} {:>8} {:>10} {:>9.4} {:>11.4} {:>12.4} {:>12} {:>10} {:>10}  {}",
             n.name,
             n.workers,
-            n.offered_per_s.map(|l| format!("{l:.1}")).unwrap_or_else(|| "-".into()),
+            n.offered_per_s
+                .map(|l| format!("{l:.1}"))
+                .unwrap_or_else(|| "-".into()),
             n.utilization,
             n.queue_len_mean,
             n.sojourn_ms_mean,
-            pred.filter(|p| !p.sojourn_s.is_nan()).map(|p| format!("{:.4}", p.sojourn_s * 1e3)).unwrap_or_else(|| "-".into()),
+            pred.filter(|p| !p.sojourn_s.is_nan())
+                .map(|p| format!("{:.4}", p.sojourn_s * 1e3))
+                .unwrap_or_else(|| "-".into()),
             n.rejected,
             n.lost_crash,
-            pred.map(|p| format!("{}{} ρ={:.3}", p.model, if p.exact { "" } else { " ~" }, p.rho)).unwrap_or_default(),
+            pred.map(|p| format!(
+                "{}{} ρ={:.3}",
+                p.model,
+                if p.exact { "" } else { " ~" },
+                p.rho
+            ))
+            .unwrap_or_default(),
         )
         .ok();
     }

@@ -50,7 +50,15 @@ pub fn mmc(c: u32, lambda: f64, mu: f64) -> Option<Prediction> {
     }
     let pw = erlang_c(c, a);
     let wq = pw / (f64::from(c) * mu - lambda);
-    Some(Prediction { model: "M/M/c".to_string(), rho, p_wait: pw, wait_s: wq, sojourn_s: wq + 1.0 / mu, p_reject: 0.0, exact: true })
+    Some(Prediction {
+        model: "M/M/c".to_string(),
+        rho,
+        p_wait: pw,
+        wait_s: wq,
+        sojourn_s: wq + 1.0 / mu,
+        p_reject: 0.0,
+        exact: true,
+    })
 }
 
 /// M/M/c/K: c servers, room for K in total (K ≥ c). Works for any ρ.
@@ -73,12 +81,38 @@ pub fn mmck(c: u32, k: u32, lambda: f64, mu: f64) -> Option<Prediction> {
     let z: f64 = w.iter().sum();
     let p: Vec<f64> = w.iter().map(|x| x / z).collect();
     let p_reject = p[k as usize];
-    let lq: f64 = p.iter().enumerate().skip(c as usize).map(|(n, pn)| (n as f64 - f64::from(c)) * pn).sum();
+    let lq: f64 = p
+        .iter()
+        .enumerate()
+        .skip(c as usize)
+        .map(|(n, pn)| (n as f64 - f64::from(c)) * pn)
+        .sum();
     let lambda_eff = lambda * (1.0 - p_reject);
-    let wq = if lambda_eff > 0.0 { lq / lambda_eff } else { 0.0 };
+    let wq = if lambda_eff > 0.0 {
+        lq / lambda_eff
+    } else {
+        0.0
+    };
     // P(an admitted arrival waits) = P(n ≥ c | n < K).
-    let p_wait = if p_reject < 1.0 { p[c as usize..k as usize].iter().sum::<f64>() / (1.0 - p_reject) } else { 1.0 };
-    Some(Prediction { model: (if k == c { "M/M/c/c (Erlang B)" } else { "M/M/c/K" }).to_string(), rho: a / f64::from(c), p_wait, wait_s: wq, sojourn_s: wq + 1.0 / mu, p_reject, exact: true })
+    let p_wait = if p_reject < 1.0 {
+        p[c as usize..k as usize].iter().sum::<f64>() / (1.0 - p_reject)
+    } else {
+        1.0
+    };
+    Some(Prediction {
+        model: (if k == c {
+            "M/M/c/c (Erlang B)"
+        } else {
+            "M/M/c/K"
+        })
+        .to_string(),
+        rho: a / f64::from(c),
+        p_wait,
+        wait_s: wq,
+        sojourn_s: wq + 1.0 / mu,
+        p_reject,
+        exact: true,
+    })
 }
 
 /// M/G/1 (Pollaczek–Khinchine): mean wait from the mean service time and its
@@ -89,13 +123,33 @@ pub fn mg1(lambda: f64, mean_s: f64, scv: f64) -> Option<Prediction> {
         return None;
     }
     let wq = rho / (1.0 - rho) * mean_s * (1.0 + scv) / 2.0;
-    Some(Prediction { model: (if scv == 0.0 { "M/D/1 (P-K)" } else { "M/G/1 (P-K)" }).to_string(), rho, p_wait: rho, wait_s: wq, sojourn_s: wq + mean_s, p_reject: 0.0, exact: true })
+    Some(Prediction {
+        model: (if scv == 0.0 {
+            "M/D/1 (P-K)"
+        } else {
+            "M/G/1 (P-K)"
+        })
+        .to_string(),
+        rho,
+        p_wait: rho,
+        wait_s: wq,
+        sojourn_s: wq + mean_s,
+        p_reject: 0.0,
+        exact: true,
+    })
 }
 
 /// Best available prediction for a station with Poisson arrivals at `lambda`/s,
 /// `c` workers, room for `queue` waiting, service mean `mean_s` and squared CV
 /// `scv` (None if unknown), `exponential` when service is exponential.
-pub fn predict(lambda: f64, c: u32, queue: u32, mean_s: f64, scv: Option<f64>, exponential: bool) -> Option<Prediction> {
+pub fn predict(
+    lambda: f64,
+    c: u32,
+    queue: u32,
+    mean_s: f64,
+    scv: Option<f64>,
+    exponential: bool,
+) -> Option<Prediction> {
     if lambda <= 0.0 || mean_s <= 0.0 || c == 0 {
         return None;
     }
@@ -119,7 +173,15 @@ pub fn predict(lambda: f64, c: u32, queue: u32, mean_s: f64, scv: Option<f64>, e
         }),
         _ => None,
     }
-    .or(Some(Prediction { model: "utilization only".to_string(), rho, p_wait: f64::NAN, wait_s: f64::NAN, sojourn_s: f64::NAN, p_reject: f64::NAN, exact: false }))
+    .or(Some(Prediction {
+        model: "utilization only".to_string(),
+        rho,
+        p_wait: f64::NAN,
+        wait_s: f64::NAN,
+        sojourn_s: f64::NAN,
+        p_reject: f64::NAN,
+        exact: false,
+    }))
 }
 
 #[cfg(test)]

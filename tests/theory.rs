@@ -29,7 +29,9 @@ fn runs(text: &str, seeds: u64) -> Vec<RunResult> {
 }
 
 fn metric(rs: &[RunResult], name: &str) -> Vec<f64> {
-    rs.iter().map(|r| r.metric(name).unwrap_or_else(|| panic!("no metric {name}"))).collect()
+    rs.iter()
+        .map(|r| r.metric(name).unwrap_or_else(|| panic!("no metric {name}")))
+        .collect()
 }
 
 /// Mean and standard error over independent seeds (batch means across replications).
@@ -45,8 +47,16 @@ fn mean_se(v: &[f64]) -> (f64, f64) {
 fn assert_close(what: &str, sim: (f64, f64), theory: f64, cap: f64) {
     let (m, se) = sim;
     let err = (m - theory).abs();
-    assert!(err <= 4.0 * se + 1e-12 || err <= 1e-9, "{what}: simulated {m:.5} ± {se:.5} (SE) vs theory {theory:.5}: off by {:.1} SE", err / se);
-    assert!(err / theory.abs().max(1e-12) <= cap, "{what}: simulated {m:.5} vs theory {theory:.5}: relative error {:.3} > cap {cap}", err / theory);
+    assert!(
+        err <= 4.0 * se + 1e-12 || err <= 1e-9,
+        "{what}: simulated {m:.5} ± {se:.5} (SE) vs theory {theory:.5}: off by {:.1} SE",
+        err / se
+    );
+    assert!(
+        err / theory.abs().max(1e-12) <= cap,
+        "{what}: simulated {m:.5} vs theory {theory:.5}: relative error {:.3} > cap {cap}",
+        err / theory
+    );
 }
 
 #[test]
@@ -56,14 +66,37 @@ fn mm1_mean_response_time_and_p_wait_match_theory() {
     // the M/M/1 sojourn-time mean at ρ = 0.8 is ≈ 2000/μ² per customer (Whitt 1989),
     // so SE ≈ sqrt(2000/1.28e6) ms ≈ 0.04 ms (0.8%); we use the observed SE over seeds
     // (4 SE) and cap the relative error at 5%.
-    let rs = runs(&scenario(800.0, 1, 1_000_000, "Exponential(mean_ms: 1.0)", 210.0), 8);
+    let rs = runs(
+        &scenario(800.0, 1, 1_000_000, "Exponential(mean_ms: 1.0)", 210.0),
+        8,
+    );
     let w = theory::mmc(1, 800.0, 1000.0).unwrap();
-    assert_close("M/M/1 W (ms)", mean_se(&metric(&rs, "node.s.sojourn_ms_mean")), w.sojourn_s * 1e3, 0.05);
-    assert_close("M/M/1 end-to-end mean (ms)", mean_se(&metric(&rs, "latency_ms_mean")), w.sojourn_s * 1e3, 0.05);
+    assert_close(
+        "M/M/1 W (ms)",
+        mean_se(&metric(&rs, "node.s.sojourn_ms_mean")),
+        w.sojourn_s * 1e3,
+        0.05,
+    );
+    assert_close(
+        "M/M/1 end-to-end mean (ms)",
+        mean_se(&metric(&rs, "latency_ms_mean")),
+        w.sojourn_s * 1e3,
+        0.05,
+    );
     // P(wait): a proportion over ~1.28 M arrivals, strongly autocorrelated; over-seed SE, cap 2%.
-    assert_close("M/M/1 P(wait)", mean_se(&metric(&rs, "node.s.p_wait")), 0.8, 0.02);
+    assert_close(
+        "M/M/1 P(wait)",
+        mean_se(&metric(&rs, "node.s.p_wait")),
+        0.8,
+        0.02,
+    );
     // Utilization = ρ.
-    assert_close("M/M/1 utilization", mean_se(&metric(&rs, "node.s.utilization")), 0.8, 0.02);
+    assert_close(
+        "M/M/1 utilization",
+        mean_se(&metric(&rs, "node.s.utilization")),
+        0.8,
+        0.02,
+    );
 }
 
 #[test]
@@ -75,12 +108,28 @@ fn mmc_mean_wait_matches_erlang_c_at_two_loads() {
     // is small and the relative noise larger).
     for (c, rho, cap) in [(4u32, 0.9, 0.08), (8u32, 0.6, 0.06)] {
         let lambda = rho * f64::from(c) * 1000.0;
-        let rs = runs(&scenario(lambda, c, 1_000_000, "Exponential(mean_ms: 1.0)", 160.0), 8);
+        let rs = runs(
+            &scenario(lambda, c, 1_000_000, "Exponential(mean_ms: 1.0)", 160.0),
+            8,
+        );
         let p = theory::mmc(c, lambda, 1000.0).unwrap();
-        let wq: Vec<f64> = metric(&rs, "node.s.sojourn_ms_mean").iter().map(|w| w - 1.0).collect();
+        let wq: Vec<f64> = metric(&rs, "node.s.sojourn_ms_mean")
+            .iter()
+            .map(|w| w - 1.0)
+            .collect();
         // Service-time sample mean noise (SE ~0.001 ms) is negligible against Wq.
-        assert_close(&format!("M/M/{c} Wq at ρ={rho} (ms)"), mean_se(&wq), p.wait_s * 1e3, cap);
-        assert_close(&format!("M/M/{c} P(wait) at ρ={rho}"), mean_se(&metric(&rs, "node.s.p_wait")), p.p_wait, 0.03);
+        assert_close(
+            &format!("M/M/{c} Wq at ρ={rho} (ms)"),
+            mean_se(&wq),
+            p.wait_s * 1e3,
+            cap,
+        );
+        assert_close(
+            &format!("M/M/{c} P(wait) at ρ={rho}"),
+            mean_se(&metric(&rs, "node.s.p_wait")),
+            p.p_wait,
+            0.03,
+        );
     }
 }
 
@@ -89,9 +138,15 @@ fn md1_mean_wait_matches_pollaczek_khinchine() {
     // M/D/1 at ρ = 0.7 with D = 1 ms: Wq = ρ D / (2(1 − ρ)) = 1.1667 ms.
     // Sample: 8 seeds × 200 s ≈ 1.1 M customers; deterministic service halves the
     // M/M/1 variance; tolerance 4 SE over seeds, cap 4%.
-    let rs = runs(&scenario(700.0, 1, 1_000_000, "Constant(ms: 1.0)", 210.0), 8);
+    let rs = runs(
+        &scenario(700.0, 1, 1_000_000, "Constant(ms: 1.0)", 210.0),
+        8,
+    );
     let p = theory::mg1(700.0, 0.001, 0.0).unwrap();
-    let wq: Vec<f64> = metric(&rs, "node.s.sojourn_ms_mean").iter().map(|w| w - 1.0).collect();
+    let wq: Vec<f64> = metric(&rs, "node.s.sojourn_ms_mean")
+        .iter()
+        .map(|w| w - 1.0)
+        .collect();
     assert_close("M/D/1 Wq (ms)", mean_se(&wq), p.wait_s * 1e3, 0.04);
 }
 
@@ -101,10 +156,18 @@ fn erlang_b_blocking_for_a_pool_with_no_queue() {
     // holding time): B(10, 7) = 0.07874. Blocking probability over ≈ 8 × 7000 × 60 =
     // 3.4 M arrivals: binomial SE ≈ 1.5e-4 but arrivals are correlated through the
     // state; use over-seed SE, 4 SE, cap 3%.
-    let rs = runs(&scenario(7000.0, 10, 0, "Exponential(mean_ms: 1.0)", 70.0), 8);
+    let rs = runs(
+        &scenario(7000.0, 10, 0, "Exponential(mean_ms: 1.0)", 70.0),
+        8,
+    );
     let b = theory::erlang_b(10, 7.0);
     assert!((b - 0.078_741).abs() < 1e-5);
-    assert_close("Erlang B blocking", mean_se(&metric(&rs, "node.s.reject_rate")), b, 0.03);
+    assert_close(
+        "Erlang B blocking",
+        mean_se(&metric(&rs, "node.s.reject_rate")),
+        b,
+        0.03,
+    );
 }
 
 #[test]
@@ -114,13 +177,22 @@ fn littles_law_holds_on_a_multi_tier_scenario() {
     // the system over an interval up to end effects (requests in flight at the
     // boundaries): with ~1500/s × 15 s measured and ~90 in the system, end effects
     // are < 90 / 22500 ≈ 0.4%; tolerance 1%.
-    let text = std::fs::read_to_string("scenarios/three-tier.ron").unwrap().replace("duration_s: 60.0", "duration_s: 20.0").replace("at_s: 30.0, for_s: 20.0", "at_s: 10.0, for_s: 5.0");
+    let text = std::fs::read_to_string("scenarios/three-tier.ron")
+        .unwrap()
+        .replace("duration_s: 60.0", "duration_s: 20.0")
+        .replace("at_s: 30.0, for_s: 20.0", "at_s: 10.0, for_s: 5.0");
     let loaded = load_str(Path::new("scenarios/three-tier.ron"), &text).expect("valid");
     for seed in 1..=2 {
         let r = sim::run(&loaded.base, seed);
         let l = r.metric("littles_l_measured").unwrap();
         let lw = r.metric("littles_l_lambda_w").unwrap();
-        assert!(l > 10.0, "L = {l}: the scenario should keep many requests in flight");
-        assert!((l - lw).abs() / l < 0.01, "seed {seed}: L = {l:.3}, λW = {lw:.3}");
+        assert!(
+            l > 10.0,
+            "L = {l}: the scenario should keep many requests in flight"
+        );
+        assert!(
+            (l - lw).abs() / l < 0.01,
+            "seed {seed}: L = {l:.3}, λW = {lw:.3}"
+        );
     }
 }

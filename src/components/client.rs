@@ -3,11 +3,11 @@
 //! retries with exponential backoff and jitter. Records end-to-end outcomes.
 
 use crate::engine::{Component, NodeId, SimTime};
+use crate::metrics::Outcome;
 use crate::scenario::spec::{Jitter, OpSpec};
 use crate::scenario::validated::{ClientV, KeysV, WorkloadV};
 use crate::sim::msg::{Msg, Request, Response, Status};
 use crate::sim::world::{Ctx, SimWorld};
-use crate::metrics::Outcome;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, Zipf};
 use std::any::Any;
@@ -57,7 +57,20 @@ impl Client {
             KeysV::Uniform { .. } => None,
         };
         let target = NodeId(cfg.target as u32);
-        Client { cfg, index, target, seq: 0, slots: Vec::new(), free: Vec::new(), zipf, write_seq: 0, sent: 0, leader_guess: 0, last_read: Default::default(), hist_seq: 0 }
+        Client {
+            cfg,
+            index,
+            target,
+            seq: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
+            zipf,
+            write_seq: 0,
+            sent: 0,
+            leader_guess: 0,
+            last_read: Default::default(),
+            hist_seq: 0,
+        }
     }
 
     fn next_arrival(&self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
@@ -67,7 +80,11 @@ impl Client {
                 Some(SimTime::from_ns_f64(e / rate_per_ns))
             }
             WorkloadV::Constant { rate_per_ns } => Some(SimTime::from_ns_f64(1.0 / rate_per_ns)),
-            WorkloadV::Schedule { points, max_rate_per_ns, poisson } => {
+            WorkloadV::Schedule {
+                points,
+                max_rate_per_ns,
+                poisson,
+            } => {
                 if *max_rate_per_ns <= 0.0 {
                     return None;
                 }
@@ -105,7 +122,16 @@ impl Client {
         if let Some(s) = self.free.pop() {
             s
         } else {
-            self.slots.push(Pending { id: 0, started: SimTime::ZERO, invoked: SimTime::ZERO, attempt: 0, redirects: 0, req: blank(), user: 0, live: false });
+            self.slots.push(Pending {
+                id: 0,
+                started: SimTime::ZERO,
+                invoked: SimTime::ZERO,
+                attempt: 0,
+                redirects: 0,
+                req: blank(),
+                user: 0,
+                live: false,
+            });
             (self.slots.len() - 1) as u32
         }
     }
@@ -118,10 +144,16 @@ impl Client {
     fn make_request(&mut self, ctx: &mut Ctx<'_>) -> Request {
         let u: f64 = ctx.rng.random();
         let mix = &self.cfg.mix;
-        let m = mix.iter().find(|m| u <= m.cum_weight).copied().unwrap_or(mix[mix.len() - 1]);
+        let m = mix
+            .iter()
+            .find(|m| u <= m.cum_weight)
+            .copied()
+            .unwrap_or(mix[mix.len() - 1]);
         let key = match (&self.cfg.keys, &self.zipf) {
             (KeysV::Zipf { .. }, Some(z)) => (z.sample(ctx.rng) as u64).saturating_sub(1),
-            (KeysV::Uniform { count }, _) | (KeysV::Zipf { count, .. }, None) => ctx.rng.random_range(0..*count),
+            (KeysV::Uniform { count }, _) | (KeysV::Zipf { count, .. }, None) => {
+                ctx.rng.random_range(0..*count)
+            }
         };
         let mut value = 0;
         if m.op != OpSpec::Read {
@@ -129,7 +161,11 @@ impl Client {
             self.write_seq += 1;
             value = (i64::from(self.index) << 40) | self.write_seq;
         }
-        let expected = if m.op == OpSpec::Cas { self.last_read.get(&key).copied().unwrap_or(i64::MIN) } else { i64::MIN };
+        let expected = if m.op == OpSpec::Cas {
+            self.last_read.get(&key).copied().unwrap_or(i64::MIN)
+        } else {
+            i64::MIN
+        };
         Request {
             id: 0,
             class: m.class,
@@ -197,7 +233,16 @@ impl Client {
         let req = self.make_request(ctx);
         let slot = self.alloc();
         let id = self.new_id(slot);
-        self.slots[slot as usize] = Pending { id, started: ctx.now, invoked: ctx.now, attempt: 1, redirects: 0, req, user, live: true };
+        self.slots[slot as usize] = Pending {
+            id,
+            started: ctx.now,
+            invoked: ctx.now,
+            attempt: 1,
+            redirects: 0,
+            req,
+            user,
+            live: true,
+        };
         ctx.world.rec.request_started(ctx.now);
         self.sent += 1;
         self.transmit(ctx, slot);
@@ -220,7 +265,9 @@ impl Client {
         let p = self.slots[slot as usize];
         self.slots[slot as usize].live = false;
         self.free.push(slot);
-        ctx.world.rec.request_done(ctx.now, p.started, p.req.class, outcome);
+        ctx.world
+            .rec
+            .request_done(ctx.now, p.started, p.req.class, outcome);
         if let WorkloadV::Closed { think, .. } = &self.cfg.workload {
             let d = think.sample(ctx.rng);
             ctx.set_timer(d, (T_THINK << KIND_SHIFT) | u64::from(p.user));
@@ -229,7 +276,9 @@ impl Client {
 
     /// Retry if allowed; returns false when attempts are exhausted.
     fn maybe_retry(&mut self, ctx: &mut Ctx<'_>, slot: u32) -> bool {
-        let Some(r) = &self.cfg.retry else { return false };
+        let Some(r) = &self.cfg.retry else {
+            return false;
+        };
         let p = &self.slots[slot as usize];
         if p.attempt >= r.max_attempts {
             return false;
@@ -271,7 +320,11 @@ impl Client {
         self.record(ctx, slot, outcome, r.value);
         if r.redirect != crate::sim::msg::NO_REDIRECT {
             if let Some(st) = &self.cfg.store {
-                self.leader_guess = if r.redirect == crate::sim::msg::REDIRECT_UNKNOWN { (self.leader_guess + 1) % st.replicas.len() } else { r.redirect as usize % st.replicas.len() };
+                self.leader_guess = if r.redirect == crate::sim::msg::REDIRECT_UNKNOWN {
+                    (self.leader_guess + 1) % st.replicas.len()
+                } else {
+                    r.redirect as usize % st.replicas.len()
+                };
             }
             let p = &mut self.slots[slot as usize];
             if p.redirects < 4 && r.redirect != crate::sim::msg::REDIRECT_UNKNOWN {
@@ -285,7 +338,11 @@ impl Client {
             Status::Ok => self.finish(ctx, slot, Outcome::Ok),
             Status::Error | Status::Rejected | Status::Fail => {
                 if !self.maybe_retry(ctx, slot) {
-                    let o = if r.status == Status::Rejected { Outcome::Rejected } else { Outcome::Error };
+                    let o = if r.status == Status::Rejected {
+                        Outcome::Rejected
+                    } else {
+                        Outcome::Error
+                    };
                     self.finish(ctx, slot, o);
                 }
             }
@@ -294,7 +351,18 @@ impl Client {
 }
 
 fn blank() -> Request {
-    Request { id: 0, class: 0, op: OpSpec::Read, key: 0, value: 0, expected: i64::MIN, size_bytes: 0, response_bytes: 0, client: 0, session: 0 }
+    Request {
+        id: 0,
+        class: 0,
+        op: OpSpec::Read,
+        key: 0,
+        value: 0,
+        expected: i64::MIN,
+        size_bytes: 0,
+        response_bytes: 0,
+        client: 0,
+        session: 0,
+    }
 }
 
 impl Component<Msg, SimWorld> for Client {

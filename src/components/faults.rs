@@ -27,7 +27,9 @@ impl Component<Msg, SimWorld> for FaultInjector {
     fn on_message(&mut self, _ctx: &mut Ctx<'_>, _from: NodeId, _msg: Msg) {}
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, tag: u64) {
-        let Some(f) = self.faults.get(tag as usize) else { return };
+        let Some(f) = self.faults.get(tag as usize) else {
+            return;
+        };
         match &f.action {
             FaultActionV::Partition { groups } => ctx.world.net.partition(groups),
             FaultActionV::PartitionOneWay { from, to } => ctx.world.net.partition_one_way(from, to),
@@ -39,7 +41,9 @@ impl Component<Msg, SimWorld> for FaultInjector {
                     *s = *factor;
                 }
             }
-            FaultActionV::LinkLatency { link, latency } => ctx.world.net.set_latency(*link, latency.clone()),
+            FaultActionV::LinkLatency { link, latency } => {
+                ctx.world.net.set_latency(*link, latency.clone())
+            }
             FaultActionV::LinkLoss { link, loss } => ctx.world.net.set_loss(*link, *loss),
         }
     }

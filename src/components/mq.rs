@@ -38,7 +38,11 @@ impl MessageQueue {
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>, enqueued: SimTime) {
-        let slot = self.in_service.iter().position(Option::is_none).expect("a free consumer");
+        let slot = self
+            .in_service
+            .iter()
+            .position(Option::is_none)
+            .expect("a free consumer");
         self.in_service[slot] = Some(enqueued);
         self.busy += 1;
         let mut ns = self.service.sample_ns(ctx.rng);
@@ -47,7 +51,9 @@ impl MessageQueue {
     }
 
     fn levels(&self, ctx: &mut Ctx<'_>) {
-        ctx.world.rec.node_levels(self.metric, ctx.now, self.busy, self.waiting.len() as u32);
+        ctx.world
+            .rec
+            .node_levels(self.metric, ctx.now, self.busy, self.waiting.len() as u32);
     }
 }
 
@@ -58,7 +64,13 @@ impl Component<Msg, SimWorld> for MessageQueue {
             let held = self.busy + self.waiting.len() as u32;
             if held >= self.capacity {
                 ctx.world.rec.node_rejected(self.metric, ctx.now);
-                ctx.send(from, Msg::JobAck { id, accepted: false });
+                ctx.send(
+                    from,
+                    Msg::JobAck {
+                        id,
+                        accepted: false,
+                    },
+                );
                 return;
             }
             ctx.send(from, Msg::JobAck { id, accepted: true });
@@ -77,7 +89,9 @@ impl Component<Msg, SimWorld> for MessageQueue {
         if let Some(Some(enq)) = self.in_service.get(slot).copied() {
             self.in_service[slot] = None;
             self.busy -= 1;
-            ctx.world.rec.node_completed(self.metric, ctx.now, Some(ctx.now - enq));
+            ctx.world
+                .rec
+                .node_completed(self.metric, ctx.now, Some(ctx.now - enq));
             if let Some(next) = self.waiting.pop_front() {
                 self.start(ctx, next);
             }

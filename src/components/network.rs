@@ -81,7 +81,11 @@ impl Network {
             return r;
         }
         // Dijkstra on mean latency (+1 ns per hop so fewer hops win ties), honouring direction.
-        let weights: Vec<f64> = self.links.iter().map(|l| l.props.latency.mean_ns() + 1.0).collect();
+        let weights: Vec<f64> = self
+            .links
+            .iter()
+            .map(|l| l.props.latency.mean_ns() + 1.0)
+            .collect();
         let links = &self.links;
         let res = petgraph::algo::astar(
             &self.graph,
@@ -102,7 +106,9 @@ impl Network {
                 let best = links
                     .iter()
                     .enumerate()
-                    .filter(|(_, l)| (l.from == a && l.to == b) || (!l.one_way && l.from == b && l.to == a))
+                    .filter(|(_, l)| {
+                        (l.from == a && l.to == b) || (!l.one_way && l.from == b && l.to == a)
+                    })
                     .min_by(|x, y| weights[x.0].total_cmp(&weights[y.0]).then(x.0.cmp(&y.0)))?;
                 hops.push((best.0 as u32, u8::from(best.1.from != a)));
             }
@@ -110,7 +116,10 @@ impl Network {
         });
         // A one-way link may have been used against its direction by the undirected
         // search; such a route is unusable.
-        let hops = hops.filter(|h| h.iter().all(|&(li, d)| !(self.links[li as usize].one_way && d == 1)));
+        let hops = hops.filter(|h| {
+            h.iter()
+                .all(|&(li, d)| !(self.links[li as usize].one_way && d == 1))
+        });
         let r = hops.map(|h| {
             let start = self.hops.len() as u32;
             self.hops.extend_from_slice(&h);

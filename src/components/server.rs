@@ -55,11 +55,21 @@ pub struct Server {
 
 impl Server {
     pub fn new(cfg: ServerV, metric: usize) -> Self {
-        Server { cfg, metric, busy: 0, queue: VecDeque::new(), jobs: Vec::new(), free: Vec::new(), generation: 0 }
+        Server {
+            cfg,
+            metric,
+            busy: 0,
+            queue: VecDeque::new(),
+            jobs: Vec::new(),
+            free: Vec::new(),
+            generation: 0,
+        }
     }
 
     fn levels(&self, ctx: &mut Ctx<'_>) {
-        ctx.world.rec.node_levels(self.metric, ctx.now, self.busy, self.queue.len() as u32);
+        ctx.world
+            .rec
+            .node_levels(self.metric, ctx.now, self.busy, self.queue.len() as u32);
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>, slot: u32) {
@@ -67,13 +77,20 @@ impl Server {
         let job = &mut self.jobs[slot as usize];
         job.phase = Phase::Service;
         job.holds_worker = true;
-        let dist = self.cfg.service_by_class.get(job.req.class as usize).and_then(Option::as_ref).unwrap_or(&self.cfg.service);
+        let dist = self
+            .cfg
+            .service_by_class
+            .get(job.req.class as usize)
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.cfg.service);
         let mut ns = dist.sample_ns(ctx.rng);
         let slow = ctx.world.slow[ctx.me.index()];
         if slow != 1.0 {
             ns *= slow;
         }
-        let tag = (T_SERVICE << KIND_SHIFT) | ((job.generation & GEN_MASK) << SLOT_BITS) | u64::from(slot);
+        let tag = (T_SERVICE << KIND_SHIFT)
+            | ((job.generation & GEN_MASK) << SLOT_BITS)
+            | u64::from(slot);
         ctx.set_timer(SimTime::from_ns_f64(ns), tag);
     }
 
@@ -107,7 +124,11 @@ impl Server {
         sub.id = sub_id;
         let (targets, needed, timeout): (&[usize], u32, Option<SimTime>) = match call {
             CallV::Call { target, timeout } => (std::slice::from_ref(target), 1, *timeout),
-            CallV::Parallel { targets, wait_for, timeout } => {
+            CallV::Parallel {
+                targets,
+                wait_for,
+                timeout,
+            } => {
                 let n = match wait_for {
                     Gather::All => targets.len() as u32,
                     Gather::First(k) => *k,
@@ -121,7 +142,14 @@ impl Server {
                 j.got = 0;
                 j.failed = 0;
                 j.asked = 1;
-                ctx.send(NodeId(*queue as u32), Msg::Job { id: sub_id, class: job.req.class, size_bytes: job.req.size_bytes });
+                ctx.send(
+                    NodeId(*queue as u32),
+                    Msg::Job {
+                        id: sub_id,
+                        class: job.req.class,
+                        size_bytes: job.req.size_bytes,
+                    },
+                );
                 if let Some(t) = timeout {
                     ctx.set_timer(*t, (T_CALL_TIMEOUT << KIND_SHIFT) | sub_id);
                 }
@@ -179,9 +207,17 @@ impl Server {
         let j = self.jobs[slot as usize];
         ctx.send(
             j.from,
-            Msg::Response(Response { id: j.req.id, status, value: None, size_bytes: j.req.response_bytes, redirect: crate::sim::msg::NO_REDIRECT }),
+            Msg::Response(Response {
+                id: j.req.id,
+                status,
+                value: None,
+                size_bytes: j.req.response_bytes,
+                redirect: crate::sim::msg::NO_REDIRECT,
+            }),
         );
-        ctx.world.rec.node_completed(self.metric, ctx.now, Some(ctx.now - j.arrived));
+        ctx.world
+            .rec
+            .node_completed(self.metric, ctx.now, Some(ctx.now - j.arrived));
         self.jobs[slot as usize].phase = Phase::Free;
         self.free.push(slot);
         if j.holds_worker {
@@ -193,16 +229,46 @@ impl Server {
         ctx.world.rec.node_arrival(self.metric, ctx.now);
         if self.busy >= self.cfg.workers && self.queue.len() >= self.cfg.queue_capacity as usize {
             ctx.world.rec.node_rejected(self.metric, ctx.now);
-            ctx.send(from, Msg::Response(Response { id: req.id, status: Status::Rejected, value: None, size_bytes: 64, redirect: crate::sim::msg::NO_REDIRECT }));
+            ctx.send(
+                from,
+                Msg::Response(Response {
+                    id: req.id,
+                    status: Status::Rejected,
+                    value: None,
+                    size_bytes: 64,
+                    redirect: crate::sim::msg::NO_REDIRECT,
+                }),
+            );
             return;
         }
         if self.jobs.len() >= SLOT_MASK as usize && self.free.is_empty() {
             ctx.world.rec.node_rejected(self.metric, ctx.now);
-            ctx.send(from, Msg::Response(Response { id: req.id, status: Status::Rejected, value: None, size_bytes: 64, redirect: crate::sim::msg::NO_REDIRECT }));
+            ctx.send(
+                from,
+                Msg::Response(Response {
+                    id: req.id,
+                    status: Status::Rejected,
+                    value: None,
+                    size_bytes: 64,
+                    redirect: crate::sim::msg::NO_REDIRECT,
+                }),
+            );
             return;
         }
         self.generation += 1;
-        let job = Job { req, from, arrived: ctx.now, phase: Phase::Queued, generation: self.generation, step: 0, holds_worker: false, needed: 0, got: 0, failed: 0, asked: 0 };
+        let job = Job {
+            req,
+            from,
+            arrived: ctx.now,
+            phase: Phase::Queued,
+            generation: self.generation,
+            step: 0,
+            holds_worker: false,
+            needed: 0,
+            got: 0,
+            failed: 0,
+            asked: 0,
+        };
         let slot = match self.free.pop() {
             Some(s) => {
                 self.jobs[s as usize] = job;
@@ -229,7 +295,10 @@ impl Component<Msg, SimWorld> for Server {
             Msg::Request(r) => self.on_request(ctx, from, r),
             Msg::Response(r) => self.on_call_answer(ctx, r.id, r.status == Status::Ok),
             Msg::JobAck { id, accepted } => self.on_call_answer(ctx, id, accepted),
-            Msg::Job { .. } | Msg::Peer(_) => {}
+            // Health checks are answered at once, without a worker (a crashed
+            // server receives nothing, so it does not answer).
+            Msg::HealthCheck { id } => ctx.send(from, Msg::HealthReply { id }),
+            Msg::Job { .. } | Msg::Peer(_) | Msg::HealthReply { .. } => {}
         }
     }
 

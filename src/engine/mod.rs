@@ -29,7 +29,14 @@ pub trait World<M> {
     fn transit(&mut self, now: SimTime, from: NodeId, to: NodeId, msg: &M) -> Transit;
     /// Called at delivery time: `false` drops the message (for example a partition
     /// that started while it was in flight, or a crashed destination).
-    fn deliverable(&mut self, now: SimTime, from: NodeId, to: NodeId, msg: &M, to_alive: bool) -> bool;
+    fn deliverable(
+        &mut self,
+        now: SimTime,
+        from: NodeId,
+        to: NodeId,
+        msg: &M,
+        to_alive: bool,
+    ) -> bool;
     /// A node crashed or restarted (for timelines).
     fn node_state_changed(&mut self, _now: SimTime, _node: NodeId, _alive: bool) {}
 }

@@ -30,13 +30,17 @@ impl Component<TMsg, TWorld> for Pinger {
     }
     fn on_message(&mut self, ctx: &mut Ctx<'_, TMsg, TWorld>, _from: NodeId, msg: TMsg) {
         let TMsg::Ping(n) = msg;
-        ctx.world.log.push((ctx.now.as_ns(), ctx.me.0, format!("ping {n}")));
+        ctx.world
+            .log
+            .push((ctx.now.as_ns(), ctx.me.0, format!("ping {n}")));
         if n < 3 {
             ctx.send(self.peer, TMsg::Ping(n + 1));
         }
     }
     fn on_timer(&mut self, ctx: &mut Ctx<'_, TMsg, TWorld>, tag: u64) {
-        ctx.world.log.push((ctx.now.as_ns(), ctx.me.0, format!("timer {tag}")));
+        ctx.world
+            .log
+            .push((ctx.now.as_ns(), ctx.me.0, format!("timer {tag}")));
         if tag == 7 && ctx.me.0 == 0 {
             ctx.send(self.peer, TMsg::Ping(0));
         }
@@ -57,7 +61,12 @@ fn build() -> Sim<TMsg, TWorld> {
 fn simultaneous_events_run_in_scheduling_order() {
     let mut sim = build();
     assert_eq!(sim.run(SimTime::from_secs(1), 1_000), RunEnd::Idle);
-    let log: Vec<String> = sim.world.log.iter().map(|(t, n, s)| format!("{t}:{n}:{s}")).collect();
+    let log: Vec<String> = sim
+        .world
+        .log
+        .iter()
+        .map(|(t, n, s)| format!("{t}:{n}:{s}"))
+        .collect();
     assert_eq!(
         log,
         vec![

@@ -18,8 +18,9 @@ pub struct Agg {
 /// Two-sided 97.5% quantile of Student's t with `df` degrees of freedom.
 pub fn t975(df: usize) -> f64 {
     const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::NAN,
@@ -36,15 +37,37 @@ pub fn aggregate(values: &[f64]) -> Agg {
     let v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
     let n = v.len();
     if n == 0 {
-        return Agg { n: 0, mean: f64::NAN, std: f64::NAN, ci95: f64::NAN, min: f64::NAN, max: f64::NAN };
+        return Agg {
+            n: 0,
+            mean: f64::NAN,
+            std: f64::NAN,
+            ci95: f64::NAN,
+            min: f64::NAN,
+            max: f64::NAN,
+        };
     }
     let mean = v.iter().sum::<f64>() / n as f64;
-    let var = if n > 1 { v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+    let var = if n > 1 {
+        v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64
+    } else {
+        0.0
+    };
     let std = var.sqrt();
-    let ci95 = if n > 1 { t975(n - 1) * std / (n as f64).sqrt() } else { 0.0 };
+    let ci95 = if n > 1 {
+        t975(n - 1) * std / (n as f64).sqrt()
+    } else {
+        0.0
+    };
     let min = v.iter().copied().fold(f64::INFINITY, f64::min);
     let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Agg { n, mean, std, ci95, min, max }
+    Agg {
+        n,
+        mean,
+        std,
+        ci95,
+        min,
+        max,
+    }
 }
 
 #[cfg(test)]

@@ -19,12 +19,25 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn at_offset(file: &Path, text: &str, offset: usize, message: String, hint: Option<String>) -> Self {
+    pub fn at_offset(
+        file: &Path,
+        text: &str,
+        offset: usize,
+        message: String,
+        hint: Option<String>,
+    ) -> Self {
         let (line, col) = line_col(text, offset);
         Diagnostic::at(file, text, line, col, message, hint)
     }
 
-    pub fn at(file: &Path, text: &str, line: usize, col: usize, message: String, hint: Option<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        text: &str,
+        line: usize,
+        col: usize,
+        message: String,
+        hint: Option<String>,
+    ) -> Self {
         Diagnostic {
             file: file.to_path_buf(),
             line,
@@ -50,7 +63,14 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            writeln!(f, "error: {}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)?;
+            writeln!(
+                f,
+                "error: {}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.message
+            )?;
             if let Some(src) = &self.source_line {
                 let n = self.line.to_string();
                 let pad = " ".repeat(n.len());
@@ -85,7 +105,11 @@ impl fmt::Display for LoadError {
             write!(f, "{d}")?;
         }
         let n = self.diagnostics.len();
-        write!(f, "{n} problem{} found; nothing was run or written.", if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{n} problem{} found; nothing was run or written.",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -93,6 +117,8 @@ impl std::error::Error for LoadError {}
 
 impl From<Diagnostic> for LoadError {
     fn from(d: Diagnostic) -> Self {
-        LoadError { diagnostics: vec![d] }
+        LoadError {
+            diagnostics: vec![d],
+        }
     }
 }

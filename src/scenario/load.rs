@@ -3,7 +3,7 @@
 //! into a [`Scenario`]. All problems carry file, line and column.
 
 use super::error::{Diagnostic, LoadError};
-use super::ronspan::{self, line_col, parse_path, RonDoc, RonNode, Span, Step};
+use super::ronspan::{self, RonDoc, RonNode, Span, Step, line_col, parse_path};
 use super::spec::*;
 use super::validated::*;
 use crate::dist::{Dist, DistSpec};
@@ -104,14 +104,25 @@ impl Src<'_> {
 fn parse_typed<T: DeserializeOwned>(src: &Src<'_>) -> Result<T, Diagnostic> {
     // Deep nesting: refuse before serde recurses into it.
     if nesting_depth(src.text) > 200 {
-        return Err(src.diag_at(deepest_offset(src.text), "the file nests brackets more than 200 levels deep".into(), Some("scenario files need only a few levels; look for a run of unclosed `(`, `[` or `{`".into())));
+        return Err(src.diag_at(
+            deepest_offset(src.text),
+            "the file nests brackets more than 200 levels deep".into(),
+            Some(
+                "scenario files need only a few levels; look for a run of unclosed `(`, `[` or `{`"
+                    .into(),
+            ),
+        ));
     }
     ron_options().from_str::<T>(src.text).map_err(|e| {
         let off = ronspan::offset_of(src.text, e.span.start.line, e.span.start.col);
         // ron points just after the previous token: move to the offending one
         // (unless that runs off the end: then the end of the last token is best).
         let skipped = skip_trivia(src.text, off);
-        let off = if skipped >= src.text.len() { off } else { skipped };
+        let off = if skipped >= src.text.len() {
+            off
+        } else {
+            skipped
+        };
         let msg = e.code.to_string();
         let hint = hint_for_serde(&msg);
         src.diag_at(off, msg, hint)
@@ -188,7 +199,10 @@ fn deepest_offset(text: &str) -> usize {
 fn hint_for_serde(msg: &str) -> Option<String> {
     if msg.contains("Unexpected missing field") || msg.contains("missing field") {
         Some("add the field; README.md lists every field, its unit and default".into())
-    } else if msg.contains("Unexpected field") || msg.contains("unknown field") || msg.contains("No such field") {
+    } else if msg.contains("Unexpected field")
+        || msg.contains("unknown field")
+        || msg.contains("No such field")
+    {
         Some("check the spelling against the scenario reference in README.md".into())
     } else if msg.contains("escape") {
         Some("inside strings only \\\", \\\\, \\n, \\t and \\u{...} escapes are allowed".into())
@@ -244,7 +258,11 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
 
     // Variants and sweep grid: collect raw override texts from the position index.
     let doc = src.doc.as_ref().ok_or_else(|| {
-        Diagnostic::nowhere(path, "the file parsed but could not be indexed".into(), None)
+        Diagnostic::nowhere(
+            path,
+            "the file parsed but could not be indexed".into(),
+            None,
+        )
     })?;
     let n_base_diags = base_diags.len();
     let mut diags = base_diags;
@@ -252,7 +270,10 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
     let mut variant_sets: Vec<(String, String, Vec<Override>)> = Vec::new();
     if let Some((_, RonNode::Seq { items, .. })) = doc.root.field("variants") {
         for (i, item) in items.iter().enumerate() {
-            let name = item.field("name").and_then(|(_, n)| doc.scalar_str(n)).unwrap_or_default();
+            let name = item
+                .field("name")
+                .and_then(|(_, n)| doc.scalar_str(n))
+                .unwrap_or_default();
             let desc = item
                 .field("description")
                 .and_then(|(_, n)| doc.scalar_str(n))
@@ -293,7 +314,9 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
     let mut axes: Vec<Vec<Override>> = Vec::new();
     if let Some((_, RonNode::Seq { items, .. })) = doc.root.field("sweep") {
         for (i, item) in items.iter().enumerate() {
-            let Some((_, pnode)) = item.field("param") else { continue };
+            let Some((_, pnode)) = item.field("param") else {
+                continue;
+            };
             let param = doc.scalar_str(pnode).unwrap_or_default();
             let label = item
                 .field("label")
@@ -356,17 +379,28 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
                     name: name.clone(),
                     description: desc.clone(),
                     point: pi,
-                    point_values: point.iter().map(|o| (o.path.clone(), o.value.clone())).collect(),
+                    point_values: point
+                        .iter()
+                        .map(|o| (o.path.clone(), o.value.clone()))
+                        .collect(),
                     scenario: s,
                 }),
                 Err(e) => {
                     for d in e.diagnostics {
                         // Problems of the base scenario are reported once, without the variant prefix.
-                        if !base_ok && diags.iter().any(|x| x.line == d.line && x.col == d.col && x.file == d.file && x.message == d.message) {
+                        if !base_ok
+                            && diags.iter().any(|x| {
+                                x.line == d.line
+                                    && x.col == d.col
+                                    && x.file == d.file
+                                    && x.message == d.message
+                            })
+                        {
                             continue;
                         }
                         let mut d = d;
-                        d.message = format!("in variant `{name}`{}: {}", point_suffix(point), d.message);
+                        d.message =
+                            format!("in variant `{name}`{}: {}", point_suffix(point), d.message);
                         if !diags.contains(&d) {
                             diags.push(d);
                         }
@@ -394,7 +428,10 @@ fn point_suffix(point: &[Override]) -> String {
     if point.is_empty() {
         String::new()
     } else {
-        let s: Vec<String> = point.iter().map(|o| format!("{} = {}", o.path, o.value)).collect();
+        let s: Vec<String> = point
+            .iter()
+            .map(|o| format!("{} = {}", o.path, o.value))
+            .collect();
         format!(" at {}", s.join(", "))
     }
 }
@@ -407,7 +444,12 @@ struct Override {
     value_offset: usize,
 }
 
-fn load_with_overrides(path: &Path, text: &str, doc: &RonDoc<'_>, ovs: &[Override]) -> Result<Scenario, LoadError> {
+fn load_with_overrides(
+    path: &Path,
+    text: &str,
+    doc: &RonDoc<'_>,
+    ovs: &[Override],
+) -> Result<Scenario, LoadError> {
     // Plan edits on the original text.
     struct Edit {
         start: usize,
@@ -419,22 +461,42 @@ fn load_with_overrides(path: &Path, text: &str, doc: &RonDoc<'_>, ovs: &[Overrid
     let mut edits: Vec<Edit> = Vec::new();
     let mut diags = Vec::new();
     let empty = SpliceMap::default();
-    let src0 = Src { file: path, orig: text, text, map: &empty, doc: None };
+    let src0 = Src {
+        file: path,
+        orig: text,
+        text,
+        map: &empty,
+        doc: None,
+    };
     for o in ovs {
         let steps = match parse_path(&o.path) {
             Ok(s) => s,
             Err(e) => {
-                diags.push(src0.diag_at(o.path_offset, e, Some("paths look like `nodes[app].workers` or `links[0].latency`".into())));
+                diags.push(src0.diag_at(
+                    o.path_offset,
+                    e,
+                    Some("paths look like `nodes[app].workers` or `links[0].latency`".into()),
+                ));
                 continue;
             }
         };
         if matches!(steps.first(), Some(Step::Field(f)) if f == "variants" || f == "sweep") {
-            diags.push(src0.diag_at(o.path_offset, "variants and sweeps cannot override `variants` or `sweep`".into(), None));
+            diags.push(src0.diag_at(
+                o.path_offset,
+                "variants and sweeps cannot override `variants` or `sweep`".into(),
+                None,
+            ));
             continue;
         }
         if let Some(node) = doc.find(&steps) {
             let s = node.span();
-            edits.push(Edit { start: s.start, end: s.end, insert: o.value.clone(), value_offset: o.value_offset, prefix: 0 });
+            edits.push(Edit {
+                start: s.start,
+                end: s.end,
+                insert: o.value.clone(),
+                value_offset: o.value_offset,
+                prefix: 0,
+            });
             continue;
         }
         // Not present: insert the field into its parent struct, if the parent exists.
@@ -469,7 +531,11 @@ fn load_with_overrides(path: &Path, text: &str, doc: &RonDoc<'_>, ovs: &[Overrid
     edits.sort_by_key(|e| (e.start, e.end));
     for w in edits.windows(2) {
         if w[1].start < w[0].end {
-            diags.push(src0.diag_at(w[1].value_offset, "two overrides in one run touch the same value".into(), Some("set either the whole value or one field inside it, not both".into())));
+            diags.push(src0.diag_at(
+                w[1].value_offset,
+                "two overrides in one run touch the same value".into(),
+                Some("set either the whole value or one field inside it, not both".into()),
+            ));
         }
     }
     if !diags.is_empty() {
@@ -482,11 +548,18 @@ fn load_with_overrides(path: &Path, text: &str, doc: &RonDoc<'_>, ovs: &[Overrid
         out.push_str(&text[pos..e.start]);
         let ns = out.len();
         out.push_str(&e.insert);
-        map.edits.push((ns, out.len(), e.start, e.end, e.value_offset, e.prefix));
+        map.edits
+            .push((ns, out.len(), e.start, e.end, e.value_offset, e.prefix));
         pos = e.end;
     }
     out.push_str(&text[pos..]);
-    let src = Src { file: path, orig: text, text: &out, map: &map, doc: RonDoc::parse(&out) };
+    let src = Src {
+        file: path,
+        orig: text,
+        text: &out,
+        map: &map,
+        doc: RonDoc::parse(&out),
+    };
     let spec: ScenarioSpec = parse_typed(&src)?;
     validate(&src, &spec)
 }
@@ -508,13 +581,22 @@ struct V<'a, 'b> {
 impl V<'_, '_> {
     fn err(&mut self, path: &str, msg: impl Into<String>, hint: impl Into<String>) {
         let h: String = hint.into();
-        let d = self.src.diag_path(path, msg.into(), (!h.is_empty()).then_some(h));
+        let d = self
+            .src
+            .diag_path(path, msg.into(), (!h.is_empty()).then_some(h));
         self.diags.push(d);
     }
 
     fn positive(&mut self, path: &str, v: f64, unit: &str) -> bool {
         if !(v.is_finite() && v > 0.0) {
-            self.err(path, format!("`{}` must be a positive number of {unit} (got {v})", last(path)), format!("e.g. `{}: 10.0`", last(path)));
+            self.err(
+                path,
+                format!(
+                    "`{}` must be a positive number of {unit} (got {v})",
+                    last(path)
+                ),
+                format!("e.g. `{}: 10.0`", last(path)),
+            );
             false
         } else {
             true
@@ -523,7 +605,14 @@ impl V<'_, '_> {
 
     fn non_negative(&mut self, path: &str, v: f64, unit: &str) -> bool {
         if !(v.is_finite() && v >= 0.0) {
-            self.err(path, format!("`{}` must be zero or a positive number of {unit} (got {v})", last(path)), "");
+            self.err(
+                path,
+                format!(
+                    "`{}` must be zero or a positive number of {unit} (got {v})",
+                    last(path)
+                ),
+                "",
+            );
             false
         } else {
             true
@@ -532,7 +621,14 @@ impl V<'_, '_> {
 
     fn probability(&mut self, path: &str, v: f64) {
         if !(0.0..=1.0).contains(&v) || v.is_nan() {
-            self.err(path, format!("`{}` is a probability and must be within [0, 1] (got {v})", last(path)), "e.g. 1% loss is `0.01`");
+            self.err(
+                path,
+                format!(
+                    "`{}` is a probability and must be within [0, 1] (got {v})",
+                    last(path)
+                ),
+                "e.g. 1% loss is `0.01`",
+            );
         }
     }
 
@@ -598,21 +694,39 @@ fn closest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
 /// Where model files are looked for, in order.
 fn model_dirs(file: &Path) -> Vec<PathBuf> {
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut v = vec![dir.join("../models"), dir.join("models"), PathBuf::from("models")];
+    let mut v = vec![
+        dir.join("../models"),
+        dir.join("models"),
+        PathBuf::from("models"),
+    ];
     v.dedup();
     v
 }
 
 fn load_model(v: &mut V<'_, '_>, path: &str, name: &str) -> Option<(PathBuf, String, ModelFile)> {
-    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
-        v.err(path, format!("`{name}` is not a model name"), "model names are file names in models/ without `.ron`, e.g. `app-server`");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+    {
+        v.err(
+            path,
+            format!("`{name}` is not a model name"),
+            "model names are file names in models/ without `.ron`, e.g. `app-server`",
+        );
         return None;
     }
     for d in model_dirs(v.src.file) {
         let p = d.join(format!("{name}.ron"));
         if let Ok(text) = std::fs::read_to_string(&p) {
             let empty = SpliceMap::default();
-            let msrc = Src { file: &p, orig: &text, text: &text, map: &empty, doc: RonDoc::parse(&text) };
+            let msrc = Src {
+                file: &p,
+                orig: &text,
+                text: &text,
+                map: &empty,
+                doc: RonDoc::parse(&text),
+            };
             return match parse_typed::<ModelFile>(&msrc) {
                 Ok(m) => Some((p.clone(), text.clone(), m)),
                 Err(d) => {
@@ -634,7 +748,18 @@ fn load_model(v: &mut V<'_, '_>, path: &str, name: &str) -> Option<(PathBuf, Str
     }
     known.sort();
     known.dedup();
-    v.err(path, format!("model `{name}` not found"), format!("models are files `models/<name>.ron`; available: {}", if known.is_empty() { "none".into() } else { known.join(", ") }));
+    v.err(
+        path,
+        format!("model `{name}` not found"),
+        format!(
+            "models are files `models/<name>.ron`; available: {}",
+            if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            }
+        ),
+    );
     None
 }
 
@@ -645,13 +770,30 @@ fn model_err(v: &mut V<'_, '_>, model: &(PathBuf, String), field: &str, msg: Str
         .as_ref()
         .and_then(|d| parse_path(field).ok().map(|s| d.locate(&s).start))
         .unwrap_or(0);
-    v.diags.push(Diagnostic::at_offset(&model.0, &model.1, off, msg, (!hint.is_empty()).then_some(hint)));
+    v.diags.push(Diagnostic::at_offset(
+        &model.0,
+        &model.1,
+        off,
+        msg,
+        (!hint.is_empty()).then_some(hint),
+    ));
 }
 
 fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
-    let mut v = V { src, diags: Vec::new() };
-    if spec.name.trim().is_empty() || spec.name.contains(['/', '\\']) || spec.name.starts_with('.') {
-        v.err("name", format!("scenario name `{}` cannot be used as a folder name", spec.name), "use letters, digits, `-` and `_`, e.g. `name: \"cap-partition\"`");
+    let mut v = V {
+        src,
+        diags: Vec::new(),
+    };
+    if spec.name.trim().is_empty() || spec.name.contains(['/', '\\']) || spec.name.starts_with('.')
+    {
+        v.err(
+            "name",
+            format!(
+                "scenario name `{}` cannot be used as a folder name",
+                spec.name
+            ),
+            "use letters, digits, `-` and `_`, e.g. `name: \"cap-partition\"`",
+        );
     }
     v.positive("duration_s", spec.duration_s, "seconds");
     v.positive("bucket_s", spec.bucket_s, "seconds");
@@ -678,10 +820,25 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
         match n {
             NodeSpec::Store(st) => {
                 if st.replicas == 0 || st.replicas > 64 {
-                    v.err(&format!("nodes[{i}].replicas"), format!("a store needs between 1 and 64 replicas (got {})", st.replicas), "e.g. `replicas: 3`");
+                    v.err(
+                        &format!("nodes[{i}].replicas"),
+                        format!(
+                            "a store needs between 1 and 64 replicas (got {})",
+                            st.replicas
+                        ),
+                        "e.g. `replicas: 3`",
+                    );
                 }
                 if !st.replica_names.is_empty() && st.replica_names.len() != st.replicas as usize {
-                    v.err(&format!("nodes[{i}].replica_names"), format!("{} replica names for {} replicas", st.replica_names.len(), st.replicas), "give one name per replica, or leave `replica_names` out");
+                    v.err(
+                        &format!("nodes[{i}].replica_names"),
+                        format!(
+                            "{} replica names for {} replicas",
+                            st.replica_names.len(),
+                            st.replicas
+                        ),
+                        "give one name per replica, or leave `replica_names` out",
+                    );
                 }
                 for r in 0..st.replicas.min(64) as usize {
                     flat.push((st.replica_name(r), i, "replica"));
@@ -692,21 +849,47 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
     }
     let names: Vec<&str> = flat.iter().map(|f| f.0.as_str()).collect();
     let kinds: Vec<&str> = flat.iter().map(|f| f.2).collect();
-    let store_names: Vec<&str> = spec.nodes.iter().filter_map(|n| if let NodeSpec::Store(st) = n { Some(st.name.as_str()) } else { None }).collect();
+    let store_names: Vec<&str> = spec
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            if let NodeSpec::Store(st) = n {
+                Some(st.name.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
     if names.is_empty() {
-        v.err("nodes", "the scenario has no nodes", "add at least a `Client(...)` and a `Server(...)`");
+        v.err(
+            "nodes",
+            "the scenario has no nodes",
+            "add at least a `Client(...)` and a `Server(...)`",
+        );
     }
     for (k, n) in names.iter().enumerate() {
         let i = flat[k].1;
         if n.is_empty() {
-            v.err(&format!("nodes[{i}].name"), "a node needs a non-empty name", "");
+            v.err(
+                &format!("nodes[{i}].name"),
+                "a node needs a non-empty name",
+                "",
+            );
         } else if names[..k].contains(n) || (kinds[k] != "replica" && store_names.contains(n)) {
-            v.err(&format!("nodes[{i}].name"), format!("node name `{n}` is used twice"), "give every node (and every store replica) a distinct name");
+            v.err(
+                &format!("nodes[{i}].name"),
+                format!("node name `{n}` is used twice"),
+                "give every node (and every store replica) a distinct name",
+            );
         }
     }
     for (si, sn) in store_names.iter().enumerate() {
         if store_names[..si].contains(sn) {
-            v.err("nodes", format!("store name `{sn}` is used twice"), "give every store a distinct name");
+            v.err(
+                "nodes",
+                format!("store name `{sn}` is used twice"),
+                "give every store a distinct name",
+            );
         }
     }
 
@@ -716,11 +899,17 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
         if let NodeSpec::Client(c) = n {
             for t in &c.mix {
                 if !classes.iter().any(|k| k.name == t.name) {
-                    classes.push(ClassV { name: t.name.clone(), op: t.op });
+                    classes.push(ClassV {
+                        name: t.name.clone(),
+                        op: t.op,
+                    });
                 }
             }
             if c.mix.is_empty() && !classes.iter().any(|k| k.name == "req") {
-                classes.push(ClassV { name: "req".into(), op: OpSpec::Read });
+                classes.push(ClassV {
+                    name: "req".into(),
+                    op: OpSpec::Read,
+                });
             }
         }
     }
@@ -730,8 +919,12 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
     for (i, n) in spec.nodes.iter().enumerate() {
         let p = format!("nodes[{i}]");
         let kind = match n {
-            NodeSpec::Client(c) => NodeKind::Client(validate_client(&mut v, &p, c, &names, &kinds, &classes, spec)),
-            NodeSpec::Server(s) => NodeKind::Server(validate_server(&mut v, &p, s, &names, &classes, &kinds)),
+            NodeSpec::Client(c) => NodeKind::Client(validate_client(
+                &mut v, &p, c, &names, &kinds, &classes, spec,
+            )),
+            NodeSpec::Server(s) => {
+                NodeKind::Server(validate_server(&mut v, &p, s, &names, &classes, &kinds))
+            }
             NodeSpec::Store(st) => {
                 let si = stores.len();
                 let n_rep = st.replicas.clamp(1, 64) as usize;
@@ -740,36 +933,73 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
                 }
                 for (k, sk) in st.clock_skew_ms.iter().enumerate() {
                     if !sk.is_finite() {
-                        v.err(&format!("{p}.clock_skew_ms[{k}]"), format!("clock skew must be a finite number of ms (got {sk})"), "");
+                        v.err(
+                            &format!("{p}.clock_skew_ms[{k}]"),
+                            format!("clock skew must be a finite number of ms (got {sk})"),
+                            "",
+                        );
                     }
                 }
                 if st.clock_skew_ms.len() > n_rep {
-                    v.err(&format!("{p}.clock_skew_ms"), format!("{} clock offsets for {n_rep} replicas", st.clock_skew_ms.len()), "give at most one offset per replica");
+                    v.err(
+                        &format!("{p}.clock_skew_ms"),
+                        format!(
+                            "{} clock offsets for {n_rep} replicas",
+                            st.clock_skew_ms.len()
+                        ),
+                        "give at most one offset per replica",
+                    );
                 }
                 let first = nodes.len();
                 let replicas: Vec<usize> = (first..first + n_rep).collect();
                 for r in 0..n_rep {
-                    nodes.push(Node { name: st.replica_name(r), kind: NodeKind::Replica { store: si, index: r } });
+                    nodes.push(Node {
+                        name: st.replica_name(r),
+                        kind: NodeKind::Replica {
+                            store: si,
+                            index: r,
+                        },
+                    });
                 }
                 stores.push(StoreV {
                     name: st.name.clone(),
                     replicas,
                     policy: st.policy.clone(),
-                    skew_ns: (0..n_rep).map(|r| (st.clock_skew_ms.get(r).copied().unwrap_or(0.0) * 1e6) as i64).collect(),
+                    skew_ns: (0..n_rep)
+                        .map(|r| (st.clock_skew_ms.get(r).copied().unwrap_or(0.0) * 1e6) as i64)
+                        .collect(),
                 });
                 continue;
             }
+            NodeSpec::LoadBalancer(lb) => {
+                NodeKind::LoadBalancer(validate_lb(&mut v, &p, lb, &names, &kinds))
+            }
             NodeSpec::Queue(q) => {
                 if q.capacity == 0 {
-                    v.err(&format!("{p}.capacity"), "a queue needs `capacity` of at least 1", "");
+                    v.err(
+                        &format!("{p}.capacity"),
+                        "a queue needs `capacity` of at least 1",
+                        "",
+                    );
                 }
                 if q.consumers == 0 {
-                    v.err(&format!("{p}.consumers"), "a queue needs at least one consumer", "set `consumers: 1` or more");
+                    v.err(
+                        &format!("{p}.consumers"),
+                        "a queue needs at least one consumer",
+                        "set `consumers: 1` or more",
+                    );
                 }
-                NodeKind::Queue(QueueV { capacity: q.capacity, consumers: q.consumers, service: v.dist(&format!("{p}.service"), &q.service) })
+                NodeKind::Queue(QueueV {
+                    capacity: q.capacity,
+                    consumers: q.consumers,
+                    service: v.dist(&format!("{p}.service"), &q.service),
+                })
             }
         };
-        nodes.push(Node { name: n.name().to_string(), kind });
+        nodes.push(Node {
+            name: n.name().to_string(),
+            kind,
+        });
     }
 
     // Links.
@@ -779,13 +1009,30 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
         let from = v.node_ref(&format!("{p}.from"), &l.from, &names);
         let to = v.node_ref(&format!("{p}.to"), &l.to, &names);
         if from == to && from != usize::MAX {
-            v.err(&format!("{p}.to"), "a link must join two different nodes", "");
+            v.err(
+                &format!("{p}.to"),
+                "a link must join two different nodes",
+                "",
+            );
         }
-        let params = LinkParams { model: l.model.clone(), latency: l.latency.clone(), loss: l.loss, bandwidth_mbps: l.bandwidth_mbps };
+        let params = LinkParams {
+            model: l.model.clone(),
+            latency: l.latency.clone(),
+            loss: l.loss,
+            bandwidth_mbps: l.bandwidth_mbps,
+        };
         let props = validate_link_props(&mut v, &p, &params);
-        links.push(LinkV { from, to, one_way: l.one_way, props });
+        links.push(LinkV {
+            from,
+            to,
+            one_way: l.one_way,
+            props,
+        });
     }
-    let default_link = spec.default_link.as_ref().map(|d| validate_link_props(&mut v, "default_link", d));
+    let default_link = spec
+        .default_link
+        .as_ref()
+        .map(|d| validate_link_props(&mut v, "default_link", d));
 
     // Faults.
     let mut faults = Vec::new();
@@ -793,9 +1040,20 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
     for (i, f) in spec.faults.iter().enumerate() {
         let p = format!("faults[{i}]");
         if !(f.at_s.is_finite() && f.at_s >= 0.0) {
-            v.err(&format!("{p}.at_s"), format!("`at_s` must be a time ≥ 0 in seconds (got {})", f.at_s), "");
+            v.err(
+                &format!("{p}.at_s"),
+                format!("`at_s` must be a time ≥ 0 in seconds (got {})", f.at_s),
+                "",
+            );
         } else if f.at_s > spec.duration_s {
-            v.err(&format!("{p}.at_s"), format!("the fault at {} s is after the end of the run ({} s)", f.at_s, spec.duration_s), "move it inside the run or lengthen `duration_s`");
+            v.err(
+                &format!("{p}.at_s"),
+                format!(
+                    "the fault at {} s is after the end of the run ({} s)",
+                    f.at_s, spec.duration_s
+                ),
+                "move it inside the run or lengthen `duration_s`",
+            );
         }
         if let Some(d) = f.for_s {
             v.positive(&format!("{p}.for_s"), d, "seconds");
@@ -809,13 +1067,20 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
             let a = v.node_ref(&format!("{ap}.from"), from, &names);
             let b = v.node_ref(&format!("{ap}.to"), to, &names);
             match spec.links.iter().position(|l| {
-                let (x, y) = (names.iter().position(|n| *n == l.from), names.iter().position(|n| *n == l.to));
+                let (x, y) = (
+                    names.iter().position(|n| *n == l.from),
+                    names.iter().position(|n| *n == l.to),
+                );
                 (x == Some(a) && y == Some(b)) || (!l.one_way && x == Some(b) && y == Some(a))
             }) {
                 Some(k) => k,
                 None => {
                     if a != usize::MAX && b != usize::MAX {
-                        v.err(&ap, format!("there is no link between `{from}` and `{to}`"), "faults on links name an existing entry of `links`");
+                        v.err(
+                            &ap,
+                            format!("there is no link between `{from}` and `{to}`"),
+                            "faults on links name an existing entry of `links`",
+                        );
                     }
                     usize::MAX
                 }
@@ -830,7 +1095,11 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
                     for (ni, n) in g.iter().enumerate() {
                         let id = v.node_ref(&format!("{ap}.groups[{gi}][{ni}]"), n, &names);
                         if id != usize::MAX && seen.contains(&id) {
-                            v.err(&format!("{ap}.groups[{gi}][{ni}]"), format!("node `{n}` is in two partition groups"), "each node belongs to at most one group");
+                            v.err(
+                                &format!("{ap}.groups[{gi}][{ni}]"),
+                                format!("node `{n}` is in two partition groups"),
+                                "each node belongs to at most one group",
+                            );
                         }
                         seen.push(id);
                         ids.push(id);
@@ -838,47 +1107,104 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
                     gs.push(ids);
                 }
                 if groups.len() < 2 {
-                    v.err(&format!("{ap}.groups"), "a partition needs at least two groups", "e.g. `groups: [[\"a\", \"b\"], [\"c\"]]`");
+                    v.err(
+                        &format!("{ap}.groups"),
+                        "a partition needs at least two groups",
+                        "e.g. `groups: [[\"a\", \"b\"], [\"c\"]]`",
+                    );
                 }
-                faults.push(FaultV { at, action: FaultActionV::Partition { groups: gs } });
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::Partition { groups: gs },
+                });
                 if let Some(u) = until {
-                    faults.push(FaultV { at: u, action: FaultActionV::Heal });
+                    faults.push(FaultV {
+                        at: u,
+                        action: FaultActionV::Heal,
+                    });
                 }
-                let label = groups.iter().map(|g| g.join("+")).collect::<Vec<_>>().join(" | ");
+                let label = groups
+                    .iter()
+                    .map(|g| g.join("+"))
+                    .collect::<Vec<_>>()
+                    .join(" | ");
                 windows.push(("partition", format!("partition {label}"), f.at_s, end_s));
             }
             FaultAction::PartitionOneWay { from, to } => {
-                let fr: Vec<usize> = from.iter().enumerate().map(|(k, n)| v.node_ref(&format!("{ap}.from[{k}]"), n, &names)).collect();
-                let tt: Vec<usize> = to.iter().enumerate().map(|(k, n)| v.node_ref(&format!("{ap}.to[{k}]"), n, &names)).collect();
-                faults.push(FaultV { at, action: FaultActionV::PartitionOneWay { from: fr, to: tt } });
+                let fr: Vec<usize> = from
+                    .iter()
+                    .enumerate()
+                    .map(|(k, n)| v.node_ref(&format!("{ap}.from[{k}]"), n, &names))
+                    .collect();
+                let tt: Vec<usize> = to
+                    .iter()
+                    .enumerate()
+                    .map(|(k, n)| v.node_ref(&format!("{ap}.to[{k}]"), n, &names))
+                    .collect();
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::PartitionOneWay { from: fr, to: tt },
+                });
                 if let Some(u) = until {
-                    faults.push(FaultV { at: u, action: FaultActionV::Heal });
+                    faults.push(FaultV {
+                        at: u,
+                        action: FaultActionV::Heal,
+                    });
                 }
-                windows.push(("partition", format!("one-way {} -> {}", from.join("+"), to.join("+")), f.at_s, end_s));
+                windows.push((
+                    "partition",
+                    format!("one-way {} -> {}", from.join("+"), to.join("+")),
+                    f.at_s,
+                    end_s,
+                ));
             }
             FaultAction::Heal => {
-                faults.push(FaultV { at, action: FaultActionV::Heal });
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::Heal,
+                });
                 close_windows(&mut windows, "partition", None, f.at_s);
             }
             FaultAction::Crash { node } => {
                 let id = v.node_ref(&format!("{ap}.node"), node, &names);
-                faults.push(FaultV { at, action: FaultActionV::Crash(id) });
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::Crash(id),
+                });
                 if let Some(u) = until {
-                    faults.push(FaultV { at: u, action: FaultActionV::Restart(id) });
+                    faults.push(FaultV {
+                        at: u,
+                        action: FaultActionV::Restart(id),
+                    });
                 }
                 windows.push(("crash", format!("{node} down"), f.at_s, end_s));
             }
             FaultAction::Restart { node } => {
                 let id = v.node_ref(&format!("{ap}.node"), node, &names);
-                faults.push(FaultV { at, action: FaultActionV::Restart(id) });
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::Restart(id),
+                });
                 close_windows(&mut windows, "crash", Some(&format!("{node} down")), f.at_s);
             }
             FaultAction::Slow { node, factor } => {
                 let id = v.node_ref(&format!("{ap}.node"), node, &names);
                 v.positive(&format!("{ap}.factor"), *factor, "(a multiplier)");
-                faults.push(FaultV { at, action: FaultActionV::Slow { node: id, factor: *factor } });
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::Slow {
+                        node: id,
+                        factor: *factor,
+                    },
+                });
                 if let Some(u) = until {
-                    faults.push(FaultV { at: u, action: FaultActionV::Slow { node: id, factor: 1.0 } });
+                    faults.push(FaultV {
+                        at: u,
+                        action: FaultActionV::Slow {
+                            node: id,
+                            factor: 1.0,
+                        },
+                    });
                 }
                 close_windows(&mut windows, "slow", Some(&format!("{node} slow")), f.at_s);
                 if *factor != 1.0 {
@@ -888,10 +1214,22 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
             FaultAction::LinkLatency { from, to, latency } => {
                 let k = find_link(&mut v, from, to);
                 let d = v.dist(&format!("{ap}.latency"), latency);
-                faults.push(FaultV { at, action: FaultActionV::LinkLatency { link: k, latency: d } });
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::LinkLatency {
+                        link: k,
+                        latency: d,
+                    },
+                });
                 if let (Some(u), true) = (until, k != usize::MAX) {
                     if let Some(orig) = links.get(k).map(|l: &LinkV| l.props.latency.clone()) {
-                        faults.push(FaultV { at: u, action: FaultActionV::LinkLatency { link: k, latency: orig } });
+                        faults.push(FaultV {
+                            at: u,
+                            action: FaultActionV::LinkLatency {
+                                link: k,
+                                latency: orig,
+                            },
+                        });
                     }
                 }
                 windows.push(("link", format!("{from}-{to} latency"), f.at_s, end_s));
@@ -899,10 +1237,22 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
             FaultAction::LinkLoss { from, to, loss } => {
                 let k = find_link(&mut v, from, to);
                 v.probability(&format!("{ap}.loss"), *loss);
-                faults.push(FaultV { at, action: FaultActionV::LinkLoss { link: k, loss: *loss } });
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::LinkLoss {
+                        link: k,
+                        loss: *loss,
+                    },
+                });
                 if let (Some(u), true) = (until, k != usize::MAX) {
                     if let Some(orig) = links.get(k).map(|l: &LinkV| l.props.loss) {
-                        faults.push(FaultV { at: u, action: FaultActionV::LinkLoss { link: k, loss: orig } });
+                        faults.push(FaultV {
+                            at: u,
+                            action: FaultActionV::LinkLoss {
+                                link: k,
+                                loss: orig,
+                            },
+                        });
                     }
                 }
                 windows.push(("link", format!("{from}-{to} loss {loss}"), f.at_s, end_s));
@@ -912,18 +1262,32 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
     faults.sort_by_key(|f| f.at);
     let windows = windows
         .into_iter()
-        .map(|(kind, label, s, e)| FaultWindow { start_s: s, end_s: e.unwrap_or(spec.duration_s).min(spec.duration_s), label, kind: kind.into() })
+        .map(|(kind, label, s, e)| FaultWindow {
+            start_s: s,
+            end_s: e.unwrap_or(spec.duration_s).min(spec.duration_s),
+            label,
+            kind: kind.into(),
+        })
         .collect();
 
     // Reachability: every client target and call target must be reachable.
     let spec_index: Vec<usize> = flat.iter().map(|f| f.1).collect();
     if v.diags.is_empty() {
-        check_routes(&mut v, &nodes, &stores, &spec_index, &links, default_link.is_some());
+        check_routes(
+            &mut v,
+            &nodes,
+            &stores,
+            &spec_index,
+            &links,
+            default_link.is_some(),
+        );
         nearest_replicas(&mut nodes, &links, default_link.as_ref());
     }
 
     if !v.diags.is_empty() {
-        return Err(LoadError { diagnostics: v.diags });
+        return Err(LoadError {
+            diagnostics: v.diags,
+        });
     }
     Ok(Scenario {
         file: src.file.to_path_buf(),
@@ -960,7 +1324,9 @@ fn nearest_replicas(nodes: &mut [Node], links: &[LinkV], default: Option<&LinkPr
             g.add_edge(idx[l.to], idx[l.from], w);
         }
     }
-    let fallback = default.map(|d| d.latency.mean_ns() + 1.0).unwrap_or(f64::INFINITY);
+    let fallback = default
+        .map(|d| d.latency.mean_ns() + 1.0)
+        .unwrap_or(f64::INFINITY);
     for i in 0..n {
         if let NodeKind::Client(c) = &nodes[i].kind {
             if let Some(st) = &c.store {
@@ -983,7 +1349,12 @@ fn nearest_replicas(nodes: &mut [Node], links: &[LinkV], default: Option<&LinkPr
     }
 }
 
-fn close_windows(windows: &mut [(&str, String, f64, Option<f64>)], kind: &str, label: Option<&str>, at: f64) {
+fn close_windows(
+    windows: &mut [(&str, String, f64, Option<f64>)],
+    kind: &str,
+    label: Option<&str>,
+    at: f64,
+) {
     for w in windows.iter_mut() {
         if w.0 == kind && w.3.is_none() && label.is_none_or(|l| l == w.1) && w.2 <= at {
             w.3 = Some(at);
@@ -991,7 +1362,14 @@ fn close_windows(windows: &mut [(&str, String, f64, Option<f64>)], kind: &str, l
     }
 }
 
-fn check_routes(v: &mut V<'_, '_>, nodes: &[Node], stores: &[StoreV], spec_index: &[usize], links: &[LinkV], has_default: bool) {
+fn check_routes(
+    v: &mut V<'_, '_>,
+    nodes: &[Node],
+    stores: &[StoreV],
+    spec_index: &[usize],
+    links: &[LinkV],
+    has_default: bool,
+) {
     if has_default {
         return;
     }
@@ -1012,7 +1390,9 @@ fn check_routes(v: &mut V<'_, '_>, nodes: &[Node], stores: &[StoreV], spec_index
                     need.push((i, r, format!("nodes[{}].target", spec_index[i])));
                 }
             }
-            NodeKind::Client(c) => need.push((i, c.target, format!("nodes[{}].target", spec_index[i]))),
+            NodeKind::Client(c) => {
+                need.push((i, c.target, format!("nodes[{}].target", spec_index[i])))
+            }
             NodeKind::Replica { store, .. } => {
                 for &r in &stores[*store].replicas {
                     if r != i {
@@ -1023,13 +1403,24 @@ fn check_routes(v: &mut V<'_, '_>, nodes: &[Node], stores: &[StoreV], spec_index
             NodeKind::Server(s) => {
                 for (k, c) in s.calls.iter().enumerate() {
                     match c {
-                        CallV::Call { target, .. } => need.push((i, *target, format!("nodes[{}].calls[{k}]", spec_index[i]))),
+                        CallV::Call { target, .. } => {
+                            need.push((i, *target, format!("nodes[{}].calls[{k}]", spec_index[i])))
+                        }
                         CallV::Parallel { targets, .. } => {
                             for t in targets {
                                 need.push((i, *t, format!("nodes[{}].calls[{k}]", spec_index[i])));
                             }
                         }
-                        CallV::Enqueue { queue, .. } => need.push((i, *queue, format!("nodes[{}].calls[{k}]", spec_index[i]))),
+                        CallV::Enqueue { queue, .. } => {
+                            need.push((i, *queue, format!("nodes[{}].calls[{k}]", spec_index[i])))
+                        }
+                    }
+                }
+            }
+            NodeKind::LoadBalancer(lb) => {
+                for (k, &b) in lb.backends.iter().enumerate() {
+                    if b < n {
+                        need.push((i, b, format!("nodes[{}].backends[{k}]", spec_index[i])));
                     }
                 }
             }
@@ -1055,6 +1446,160 @@ fn check_routes(v: &mut V<'_, '_>, nodes: &[Node], stores: &[StoreV], spec_index
     }
 }
 
+fn validate_lb(
+    v: &mut V<'_, '_>,
+    p: &str,
+    lb: &LoadBalancerSpec,
+    names: &[&str],
+    kinds: &[&str],
+) -> LoadBalancerV {
+    use crate::components::load_balancer::{ActiveCheckConfig, PassiveConfig};
+    let n = lb.backends.len();
+    if n == 0 {
+        v.err(
+            &format!("{p}.backends"),
+            "a load balancer needs at least one backend",
+            "e.g. `backends: [\"app-1\", \"app-2\"]`",
+        );
+    }
+    let mut backends = Vec::with_capacity(n);
+    for (k, b) in lb.backends.iter().enumerate() {
+        let bp = format!("{p}.backends[{k}]");
+        let id = v.node_ref(&bp, b, names);
+        if id != usize::MAX {
+            if *b == lb.name {
+                v.err(&bp, "a load balancer cannot be its own backend", "");
+            } else if kinds[id] == "client" {
+                v.err(
+                    &bp,
+                    format!(
+                        "backend `{b}` is a client; clients send requests but do not answer them"
+                    ),
+                    "name servers (or other balancers) as backends",
+                );
+            } else if lb.backends[..k].contains(b) {
+                v.err(
+                    &bp,
+                    format!("backend `{b}` is listed twice"),
+                    "to send it more traffic, give it a larger weight in `weights`",
+                );
+            }
+        }
+        backends.push(id);
+    }
+    let weights = if lb.weights.is_empty() {
+        vec![1; n]
+    } else {
+        if lb.weights.len() != n {
+            v.err(
+                &format!("{p}.weights"),
+                format!("{} weights for {n} backends", lb.weights.len()),
+                "give one weight per backend, or leave `weights` out (all 1)",
+            );
+        }
+        (0..n)
+            .map(|k| lb.weights.get(k).copied().unwrap_or(1))
+            .collect()
+    };
+    if n > 0 && weights.iter().all(|&w| w == 0) {
+        v.err(
+            &format!("{p}.weights"),
+            "every weight is 0: no backend would ever receive a request",
+            "weight 0 drains a backend; give at least one a positive weight",
+        );
+    }
+    let pools = if lb.pools.is_empty() {
+        vec![0; n]
+    } else {
+        if lb.pools.len() != n {
+            v.err(
+                &format!("{p}.pools"),
+                format!("{} pools for {n} backends", lb.pools.len()),
+                "give one pool per backend, or leave `pools` out (all 0)",
+            );
+        }
+        (0..n)
+            .map(|k| lb.pools.get(k).copied().unwrap_or(0))
+            .collect()
+    };
+    if let Err(e) = lb.policy.validate() {
+        v.err(&format!("{p}.policy"), e.to_string(), "");
+    }
+    let health = lb.health.as_ref().map(|h| {
+        let hp = format!("{p}.health");
+        let ok_i = v.positive(&format!("{hp}.interval_ms"), h.interval_ms, "milliseconds");
+        let ok_t = v.positive(&format!("{hp}.timeout_ms"), h.timeout_ms, "milliseconds");
+        if ok_i && ok_t && h.timeout_ms > h.interval_ms {
+            v.err(&format!("{hp}.timeout_ms"), format!("the check timeout ({} ms) is longer than the interval ({} ms)", h.timeout_ms, h.interval_ms), "a check must time out before the next one is sent: use `timeout_ms` ≤ `interval_ms`");
+        }
+        if h.healthy_threshold == 0 {
+            v.err(&format!("{hp}.healthy_threshold"), "`healthy_threshold` must be at least 1", "e.g. `healthy_threshold: 2`");
+        }
+        if h.unhealthy_threshold == 0 {
+            v.err(&format!("{hp}.unhealthy_threshold"), "`unhealthy_threshold` must be at least 1", "e.g. `unhealthy_threshold: 3`");
+        }
+        ActiveCheckConfig {
+            interval_ns: SimTime::from_ms_f64(h.interval_ms).as_ns().max(1),
+            timeout_ns: SimTime::from_ms_f64(h.timeout_ms).as_ns().max(1),
+            healthy_threshold: h.healthy_threshold.max(1),
+            unhealthy_threshold: h.unhealthy_threshold.max(1),
+        }
+    });
+    let passive = lb.passive.as_ref().map(|ps| {
+        let pp = format!("{p}.passive");
+        if ps.consecutive_errors == 0 {
+            v.err(
+                &format!("{pp}.consecutive_errors"),
+                "`consecutive_errors` must be at least 1",
+                "e.g. `consecutive_errors: 5`",
+            );
+        }
+        if ps.probation_successes == 0 {
+            v.err(
+                &format!("{pp}.probation_successes"),
+                "`probation_successes` must be at least 1",
+                "",
+            );
+        }
+        if ps.max_ejection_percent > 100 {
+            v.err(
+                &format!("{pp}.max_ejection_percent"),
+                format!(
+                    "`max_ejection_percent` is a percentage in 0..=100 (got {})",
+                    ps.max_ejection_percent
+                ),
+                "",
+            );
+        }
+        v.positive(&format!("{pp}.ejection_ms"), ps.ejection_ms, "milliseconds");
+        PassiveConfig {
+            consecutive_errors: ps.consecutive_errors.max(1),
+            ejection_ns: SimTime::from_ms_f64(ps.ejection_ms).as_ns().max(1),
+            probation_successes: ps.probation_successes.max(1),
+            max_ejection_percent: ps.max_ejection_percent.min(100),
+        }
+    });
+    let timeout = v.ms(&format!("{p}.timeout_ms"), lb.timeout_ms);
+    let ewma_alpha = lb.ewma_alpha.unwrap_or(0.2);
+    if !(ewma_alpha.is_finite() && ewma_alpha > 0.0 && ewma_alpha <= 1.0) {
+        v.err(
+            &format!("{p}.ewma_alpha"),
+            format!("`ewma_alpha` must be in (0, 1] (got {ewma_alpha})"),
+            "0.1–0.3 is typical",
+        );
+    }
+    LoadBalancerV {
+        backends,
+        weights,
+        pools,
+        policy: lb.policy.clone(),
+        health,
+        passive,
+        timeout,
+        ewma_alpha,
+    }
+}
+
 fn validate_link_props(v: &mut V<'_, '_>, p: &str, l: &LinkParams) -> LinkProps {
     let mut latency = l.latency.clone();
     let mut loss = l.loss;
@@ -1069,26 +1614,52 @@ fn validate_link_props(v: &mut V<'_, '_>, p: &str, l: &LinkParams) -> LinkProps 
                     bw = bw.or(ml.bandwidth_mbps);
                     from_model = Some((mp, mt));
                 }
-                ModelFile::Server(_) => v.err(&format!("{p}.model"), format!("model `{m}` describes a server, not a link"), "use a link model such as `same-rack`"),
+                ModelFile::Server(_) => v.err(
+                    &format!("{p}.model"),
+                    format!("model `{m}` describes a server, not a link"),
+                    "use a link model such as `same-rack`",
+                ),
             }
         }
     }
     let latency_spec = latency.unwrap_or(DistSpec::Constant { ms: 0.0 });
     let latency_path = format!("{p}.latency");
-    let latency = if !v.src.has(&latency_path) && from_model.is_some() && latency_spec.validate().is_err() {
-        let (field, msg, hint) = latency_spec.validate().unwrap_err();
-        model_err(v, from_model.as_ref().unwrap(), &format!("latency.{field}"), msg, hint);
-        Dist::Constant(0.0)
-    } else {
-        v.dist(&latency_path, &latency_spec)
-    };
+    let latency =
+        if !v.src.has(&latency_path) && from_model.is_some() && latency_spec.validate().is_err() {
+            let (field, msg, hint) = latency_spec.validate().unwrap_err();
+            model_err(
+                v,
+                from_model.as_ref().unwrap(),
+                &format!("latency.{field}"),
+                msg,
+                hint,
+            );
+            Dist::Constant(0.0)
+        } else {
+            v.dist(&latency_path, &latency_spec)
+        };
     let loss = loss.unwrap_or(0.0);
     v.probability(&format!("{p}.loss"), loss);
-    let bytes_per_ns = bw.and_then(|b| v.positive(&format!("{p}.bandwidth_mbps"), b, "megabits per second").then_some(b * 1e6 / 8.0 / 1e9));
-    LinkProps { latency, loss, bytes_per_ns }
+    let bytes_per_ns = bw.and_then(|b| {
+        v.positive(&format!("{p}.bandwidth_mbps"), b, "megabits per second")
+            .then_some(b * 1e6 / 8.0 / 1e9)
+    });
+    LinkProps {
+        latency,
+        loss,
+        bytes_per_ns,
+    }
 }
 
-fn validate_client(v: &mut V<'_, '_>, p: &str, c: &ClientSpec, names: &[&str], kinds: &[&str], classes: &[ClassV], spec: &ScenarioSpec) -> ClientV {
+fn validate_client(
+    v: &mut V<'_, '_>,
+    p: &str,
+    c: &ClientSpec,
+    names: &[&str],
+    kinds: &[&str],
+    classes: &[ClassV],
+    spec: &ScenarioSpec,
+) -> ClientV {
     // A store target: the store's name.
     let mut store_target = None;
     let mut si = 0;
@@ -1096,14 +1667,27 @@ fn validate_client(v: &mut V<'_, '_>, p: &str, c: &ClientSpec, names: &[&str], k
     for n in &spec.nodes {
         if let NodeSpec::Store(st) = n {
             if st.name == c.target {
-                let replicas: Vec<usize> = (first_replica..first_replica + st.replicas.clamp(1, 64) as usize).collect();
+                let replicas: Vec<usize> =
+                    (first_replica..first_replica + st.replicas.clamp(1, 64) as usize).collect();
                 let route = c.route.unwrap_or_else(|| st.policy.default_route());
                 if let crate::components::store::Route::Replica(i) = route {
                     if i >= replicas.len() {
-                        v.err(&format!("{p}.route"), format!("replica {i} does not exist; the store has {} (0-based)", replicas.len()), "");
+                        v.err(
+                            &format!("{p}.route"),
+                            format!(
+                                "replica {i} does not exist; the store has {} (0-based)",
+                                replicas.len()
+                            ),
+                            "",
+                        );
                     }
                 }
-                store_target = Some(StoreTarget { store: si, replicas, route, nearest: 0 });
+                store_target = Some(StoreTarget {
+                    store: si,
+                    replicas,
+                    route,
+                    nearest: 0,
+                });
             }
             si += 1;
             first_replica += st.replicas.clamp(1, 64) as usize;
@@ -1120,41 +1704,87 @@ fn validate_client(v: &mut V<'_, '_>, p: &str, c: &ClientSpec, names: &[&str], k
                     all.push(&st.name);
                 }
             }
-            if names.contains(&c.target.as_str()) { v.node_ref(&format!("{p}.target"), &c.target, names) } else { v.node_ref(&format!("{p}.target"), &c.target, &all) }
+            if names.contains(&c.target.as_str()) {
+                v.node_ref(&format!("{p}.target"), &c.target, names)
+            } else {
+                v.node_ref(&format!("{p}.target"), &c.target, &all)
+            }
         }
     };
     if c.route.is_some() && store_target.is_none() {
-        v.err(&format!("{p}.route"), "`route` only applies when the target is a store", "remove `route`, or target a `Store(...)` by its name");
+        v.err(
+            &format!("{p}.route"),
+            "`route` only applies when the target is a store",
+            "remove `route`, or target a `Store(...)` by its name",
+        );
     }
     if kinds.get(target) == Some(&"client") {
-        v.err(&format!("{p}.target"), format!("`{}` is a client; clients send to servers, queues, balancers or stores", c.target), "set `target` to the name of a server, queue or store");
+        v.err(
+            &format!("{p}.target"),
+            format!(
+                "`{}` is a client; clients send to servers, queues, balancers or stores",
+                c.target
+            ),
+            "set `target` to the name of a server, queue or store",
+        );
     }
     let wp = format!("{p}.workload");
     let workload = match &c.workload {
         Workload::Poisson { rate_per_s } => {
-            v.positive(&format!("{wp}.rate_per_s"), *rate_per_s, "requests per second");
-            WorkloadV::Poisson { rate_per_ns: rate_per_s / 1e9 }
+            v.positive(
+                &format!("{wp}.rate_per_s"),
+                *rate_per_s,
+                "requests per second",
+            );
+            WorkloadV::Poisson {
+                rate_per_ns: rate_per_s / 1e9,
+            }
         }
         Workload::Constant { rate_per_s } => {
-            v.positive(&format!("{wp}.rate_per_s"), *rate_per_s, "requests per second");
-            WorkloadV::Constant { rate_per_ns: rate_per_s / 1e9 }
+            v.positive(
+                &format!("{wp}.rate_per_s"),
+                *rate_per_s,
+                "requests per second",
+            );
+            WorkloadV::Constant {
+                rate_per_ns: rate_per_s / 1e9,
+            }
         }
         Workload::Closed { users, think } => {
             if *users == 0 {
-                v.err(&format!("{wp}.users"), "a closed workload needs at least one user", "");
+                v.err(
+                    &format!("{wp}.users"),
+                    "a closed workload needs at least one user",
+                    "",
+                );
             }
-            WorkloadV::Closed { users: *users, think: v.dist(&format!("{wp}.think"), think) }
+            WorkloadV::Closed {
+                users: *users,
+                think: v.dist(&format!("{wp}.think"), think),
+            }
         }
         Workload::Schedule { segments, poisson } => {
             let pts = schedule_points(v, &wp, segments);
             let max = pts.iter().map(|p| p.1).fold(0.0, f64::max);
             if max <= 0.0 && !segments.is_empty() {
-                v.err(&format!("{wp}.segments"), "the schedule's rate is never above zero", "give at least one segment a positive `rate_per_s`");
+                v.err(
+                    &format!("{wp}.segments"),
+                    "the schedule's rate is never above zero",
+                    "give at least one segment a positive `rate_per_s`",
+                );
             }
             if segments.is_empty() {
-                v.err(&format!("{wp}.segments"), "a schedule needs at least one segment", "e.g. `segments: [Step(at_s: 0.0, rate_per_s: 100.0)]`");
+                v.err(
+                    &format!("{wp}.segments"),
+                    "a schedule needs at least one segment",
+                    "e.g. `segments: [Step(at_s: 0.0, rate_per_s: 100.0)]`",
+                );
             }
-            WorkloadV::Schedule { points: pts, max_rate_per_ns: max, poisson: *poisson }
+            WorkloadV::Schedule {
+                points: pts,
+                max_rate_per_ns: max,
+                poisson: *poisson,
+            }
         }
     };
     let mut mix = Vec::new();
@@ -1162,62 +1792,136 @@ fn validate_client(v: &mut V<'_, '_>, p: &str, c: &ClientSpec, names: &[&str], k
     let mut cum = 0.0;
     for (k, t) in c.mix.iter().enumerate() {
         if !(t.weight.is_finite() && t.weight >= 0.0) {
-            v.err(&format!("{p}.mix[{k}].weight"), format!("weight must be ≥ 0 (got {})", t.weight), "weights are relative, e.g. 9 reads to 1 write");
+            v.err(
+                &format!("{p}.mix[{k}].weight"),
+                format!("weight must be ≥ 0 (got {})", t.weight),
+                "weights are relative, e.g. 9 reads to 1 write",
+            );
         }
         if c.mix[..k].iter().any(|o| o.name == t.name) {
-            v.err(&format!("{p}.mix[{k}].name"), format!("request type `{}` appears twice in this mix", t.name), "");
+            v.err(
+                &format!("{p}.mix[{k}].name"),
+                format!("request type `{}` appears twice in this mix", t.name),
+                "",
+            );
         }
         cum += t.weight;
         let class = classes.iter().position(|k| k.name == t.name).unwrap_or(0) as u16;
         if classes[class as usize].op != t.op {
-            v.err(&format!("{p}.mix[{k}].op"), format!("request type `{}` is a {:?} here but a {:?} in another client", t.name, t.op, classes[class as usize].op), "give different operations different type names");
+            v.err(
+                &format!("{p}.mix[{k}].op"),
+                format!(
+                    "request type `{}` is a {:?} here but a {:?} in another client",
+                    t.name, t.op, classes[class as usize].op
+                ),
+                "give different operations different type names",
+            );
         }
-        mix.push(MixEntry { cum_weight: if total > 0.0 { cum / total } else { 0.0 }, class, op: t.op, size_bytes: t.size_bytes, response_bytes: t.response_bytes });
+        mix.push(MixEntry {
+            cum_weight: if total > 0.0 { cum / total } else { 0.0 },
+            class,
+            op: t.op,
+            size_bytes: t.size_bytes,
+            response_bytes: t.response_bytes,
+        });
     }
     if !c.mix.is_empty() && !(total > 0.0) {
-        v.err(&format!("{p}.mix"), "the weights of the mix add up to zero", "give at least one request type a positive weight");
+        v.err(
+            &format!("{p}.mix"),
+            "the weights of the mix add up to zero",
+            "give at least one request type a positive weight",
+        );
     }
     if let Some(last) = mix.last_mut() {
         last.cum_weight = 1.0;
     }
     if mix.is_empty() {
         let class = classes.iter().position(|k| k.name == "req").unwrap_or(0) as u16;
-        mix.push(MixEntry { cum_weight: 1.0, class, op: OpSpec::Read, size_bytes: 100, response_bytes: 100 });
+        mix.push(MixEntry {
+            cum_weight: 1.0,
+            class,
+            op: OpSpec::Read,
+            size_bytes: 100,
+            response_bytes: 100,
+        });
     }
     let keys = match c.keys {
         KeySpec::Uniform { count } => {
             if count == 0 {
-                v.err(&format!("{p}.keys.count"), "the key space needs at least one key", "");
+                v.err(
+                    &format!("{p}.keys.count"),
+                    "the key space needs at least one key",
+                    "",
+                );
             }
-            KeysV::Uniform { count: count.max(1) }
+            KeysV::Uniform {
+                count: count.max(1),
+            }
         }
         KeySpec::Zipf { count, s } => {
             if count == 0 {
-                v.err(&format!("{p}.keys.count"), "the key space needs at least one key", "");
+                v.err(
+                    &format!("{p}.keys.count"),
+                    "the key space needs at least one key",
+                    "",
+                );
             }
             if !(s.is_finite() && s >= 0.0) {
-                v.err(&format!("{p}.keys.s"), format!("the Zipf exponent must be ≥ 0 (got {s})"), "typical web workloads have s between 0.6 and 1.2");
+                v.err(
+                    &format!("{p}.keys.s"),
+                    format!("the Zipf exponent must be ≥ 0 (got {s})"),
+                    "typical web workloads have s between 0.6 and 1.2",
+                );
             }
             if count > 100_000_000 {
-                v.err(&format!("{p}.keys.count"), "Zipf key spaces are limited to 100 million keys", "");
+                v.err(
+                    &format!("{p}.keys.count"),
+                    "Zipf key spaces are limited to 100 million keys",
+                    "",
+                );
             }
-            KeysV::Zipf { count: count.max(1), s }
+            KeysV::Zipf {
+                count: count.max(1),
+                s,
+            }
         }
     };
     let timeout = v.ms(&format!("{p}.timeout_ms"), c.timeout_ms);
     let retry = c.retry.as_ref().map(|r| {
         let rp = format!("{p}.retry");
         if r.max_attempts == 0 {
-            v.err(&format!("{rp}.max_attempts"), "`max_attempts` counts the first try too and must be at least 1", "");
+            v.err(
+                &format!("{rp}.max_attempts"),
+                "`max_attempts` counts the first try too and must be at least 1",
+                "",
+            );
         }
         v.positive(&format!("{rp}.base_ms"), r.base_ms, "milliseconds");
         v.positive(&format!("{rp}.max_ms"), r.max_ms, "milliseconds");
         if !(r.multiplier.is_finite() && r.multiplier >= 1.0) {
-            v.err(&format!("{rp}.multiplier"), format!("`multiplier` must be ≥ 1 (got {})", r.multiplier), "2.0 doubles the backoff after each attempt");
+            v.err(
+                &format!("{rp}.multiplier"),
+                format!("`multiplier` must be ≥ 1 (got {})", r.multiplier),
+                "2.0 doubles the backoff after each attempt",
+            );
         }
-        RetryV { max_attempts: r.max_attempts.max(1), base: SimTime::from_ms_f64(r.base_ms), max: SimTime::from_ms_f64(r.max_ms), multiplier: r.multiplier, jitter: r.jitter }
+        RetryV {
+            max_attempts: r.max_attempts.max(1),
+            base: SimTime::from_ms_f64(r.base_ms),
+            max: SimTime::from_ms_f64(r.max_ms),
+            multiplier: r.multiplier,
+            jitter: r.jitter,
+        }
     });
-    ClientV { target, store: store_target, workload, mix, keys, timeout, retry }
+    ClientV {
+        target,
+        store: store_target,
+        workload,
+        mix,
+        keys,
+        timeout,
+        retry,
+    }
 }
 
 fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec<(f64, f64)> {
@@ -1228,22 +1932,46 @@ fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec
         match s {
             RateSegment::Step { at_s, rate_per_s } => {
                 v.non_negative(&format!("{sp}.at_s"), *at_s, "seconds");
-                v.non_negative(&format!("{sp}.rate_per_s"), *rate_per_s, "requests per second");
+                v.non_negative(
+                    &format!("{sp}.rate_per_s"),
+                    *rate_per_s,
+                    "requests per second",
+                );
                 bps.push(*at_s);
             }
-            RateSegment::Ramp { from_s, to_s, to_rate_per_s } => {
+            RateSegment::Ramp {
+                from_s,
+                to_s,
+                to_rate_per_s,
+            } => {
                 v.non_negative(&format!("{sp}.from_s"), *from_s, "seconds");
                 if !(to_s > from_s) {
-                    v.err(&format!("{sp}.to_s"), format!("a ramp must end after it starts ({from_s} s → {to_s} s)"), "");
+                    v.err(
+                        &format!("{sp}.to_s"),
+                        format!("a ramp must end after it starts ({from_s} s → {to_s} s)"),
+                        "",
+                    );
                 }
-                v.non_negative(&format!("{sp}.to_rate_per_s"), *to_rate_per_s, "requests per second");
+                v.non_negative(
+                    &format!("{sp}.to_rate_per_s"),
+                    *to_rate_per_s,
+                    "requests per second",
+                );
                 bps.push(*from_s);
                 bps.push(*to_s);
             }
-            RateSegment::Spike { at_s, duration_s, rate_per_s } => {
+            RateSegment::Spike {
+                at_s,
+                duration_s,
+                rate_per_s,
+            } => {
                 v.non_negative(&format!("{sp}.at_s"), *at_s, "seconds");
                 v.positive(&format!("{sp}.duration_s"), *duration_s, "seconds");
-                v.non_negative(&format!("{sp}.rate_per_s"), *rate_per_s, "requests per second");
+                v.non_negative(
+                    &format!("{sp}.rate_per_s"),
+                    *rate_per_s,
+                    "requests per second",
+                );
                 bps.push(*at_s);
                 bps.push(at_s + duration_s);
             }
@@ -1261,7 +1989,11 @@ fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec
                         r = rate_per_s;
                     }
                 }
-                RateSegment::Ramp { from_s, to_s, to_rate_per_s } => {
+                RateSegment::Ramp {
+                    from_s,
+                    to_s,
+                    to_rate_per_s,
+                } => {
                     if t >= to_s {
                         r = to_rate_per_s;
                     } else if t > from_s || (!left && t >= from_s) {
@@ -1269,9 +2001,17 @@ fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec
                         r = r0 + (to_rate_per_s - r0) * (t - from_s) / (to_s - from_s);
                     }
                 }
-                RateSegment::Spike { at_s, duration_s, rate_per_s } => {
+                RateSegment::Spike {
+                    at_s,
+                    duration_s,
+                    rate_per_s,
+                } => {
                     let end = at_s + duration_s;
-                    let inside = if left { t > at_s && t <= end } else { t >= at_s && t < end };
+                    let inside = if left {
+                        t > at_s && t <= end
+                    } else {
+                        t >= at_s && t < end
+                    };
                     if inside {
                         r = rate_per_s;
                     }
@@ -1293,7 +2033,14 @@ fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec
     pts
 }
 
-fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], classes: &[ClassV], kinds: &[&str]) -> ServerV {
+fn validate_server(
+    v: &mut V<'_, '_>,
+    p: &str,
+    s: &ServerSpec,
+    names: &[&str],
+    classes: &[ClassV],
+    kinds: &[&str],
+) -> ServerV {
     let mut m = ServerModel::default();
     let mut model_src: Option<(PathBuf, String)> = None;
     if let Some(name) = &s.model {
@@ -1303,7 +2050,11 @@ fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], c
                     m = sm;
                     model_src = Some((mp, mt));
                 }
-                ModelFile::Link(_) => v.err(&format!("{p}.model"), format!("model `{name}` describes a link, not a server"), "use a server model such as `app-server`"),
+                ModelFile::Link(_) => v.err(
+                    &format!("{p}.model"),
+                    format!("model `{name}` describes a link, not a server"),
+                    "use a server model such as `app-server`",
+                ),
             }
         }
     }
@@ -1318,7 +2069,12 @@ fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], c
     };
     let workers = s.workers.or(m.workers).unwrap_or(1);
     if workers == 0 {
-        problem(v, "workers", "a server needs at least one worker (`workers` is 0)".into(), "set `workers: 1` or more; the pool size is the c in M/M/c".into());
+        problem(
+            v,
+            "workers",
+            "a server needs at least one worker (`workers` is 0)".into(),
+            "set `workers: 1` or more; the pool size is the c in M/M/c".into(),
+        );
     }
     let queue_capacity = s.queue_capacity.or(m.queue_capacity).unwrap_or(10_000);
     let service_spec = s.service.clone().or(m.service.clone());
@@ -1345,7 +2101,19 @@ fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], c
                     }
                     service_by_class[k] = Some(d.build());
                 }
-                None => problem(v, "service_by_type", format!("request type `{tname}` is not in any client's mix"), format!("types are: {}", classes.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", "))),
+                None => problem(
+                    v,
+                    "service_by_type",
+                    format!("request type `{tname}` is not in any client's mix"),
+                    format!(
+                        "types are: {}",
+                        classes
+                            .iter()
+                            .map(|k| k.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
             }
         }
     }
@@ -1358,7 +2126,11 @@ fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], c
             let id = v.node_ref(path, t, names);
             if id != usize::MAX {
                 if names[id] == s.name {
-                    v.err(path, format!("server `{}` calls itself", s.name), "calls go to other nodes");
+                    v.err(
+                        path,
+                        format!("server `{}` calls itself", s.name),
+                        "calls go to other nodes",
+                    );
                 } else if kinds[id] == "client" {
                     v.err(path, format!("`{t}` is a client and cannot be called"), "");
                 }
@@ -1368,36 +2140,80 @@ fn validate_server(v: &mut V<'_, '_>, p: &str, s: &ServerSpec, names: &[&str], c
         calls.push(match c {
             CallStep::Call { target, timeout_ms } => {
                 let t = check_target(v, &format!("{cp}.target"), target);
-                CallV::Call { target: t, timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms) }
-            }
-            CallStep::Parallel { targets, wait_for, timeout_ms } => {
-                if targets.is_empty() {
-                    v.err(&format!("{cp}.targets"), "a parallel call needs at least one target", "");
+                CallV::Call {
+                    target: t,
+                    timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms),
                 }
-                let ts: Vec<usize> = targets.iter().enumerate().map(|(j, t)| check_target(v, &format!("{cp}.targets[{j}]"), t)).collect();
+            }
+            CallStep::Parallel {
+                targets,
+                wait_for,
+                timeout_ms,
+            } => {
+                if targets.is_empty() {
+                    v.err(
+                        &format!("{cp}.targets"),
+                        "a parallel call needs at least one target",
+                        "",
+                    );
+                }
+                let ts: Vec<usize> = targets
+                    .iter()
+                    .enumerate()
+                    .map(|(j, t)| check_target(v, &format!("{cp}.targets[{j}]"), t))
+                    .collect();
                 if let Gather::First(n) = wait_for {
                     if *n == 0 || *n as usize > targets.len() {
-                        v.err(&format!("{cp}.wait_for"), format!("cannot wait for {n} of {} answers", targets.len()), format!("use `First(k)` with 1 ≤ k ≤ {}, or `All`", targets.len()));
+                        v.err(
+                            &format!("{cp}.wait_for"),
+                            format!("cannot wait for {n} of {} answers", targets.len()),
+                            format!("use `First(k)` with 1 ≤ k ≤ {}, or `All`", targets.len()),
+                        );
                     }
                 }
-                CallV::Parallel { targets: ts, wait_for: *wait_for, timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms) }
+                CallV::Parallel {
+                    targets: ts,
+                    wait_for: *wait_for,
+                    timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms),
+                }
             }
             CallStep::Enqueue { queue, timeout_ms } => {
                 let id = v.node_ref(&format!("{cp}.queue"), queue, names);
                 if id != usize::MAX && kinds[id] != "queue" {
-                    v.err(&format!("{cp}.queue"), format!("`{queue}` is not a queue node"), "enqueue to a `Queue(...)` node");
+                    v.err(
+                        &format!("{cp}.queue"),
+                        format!("`{queue}` is not a queue node"),
+                        "enqueue to a `Queue(...)` node",
+                    );
                 }
-                CallV::Enqueue { queue: id, timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms) }
+                CallV::Enqueue {
+                    queue: id,
+                    timeout: v.ms(&format!("{cp}.timeout_ms"), *timeout_ms),
+                }
             }
         });
     }
-    ServerV { workers: workers.max(1), queue_capacity, service, service_by_class, blocking, calls, model: s.model.clone() }
+    ServerV {
+        workers: workers.max(1),
+        queue_capacity,
+        service,
+        service_by_class,
+        blocking,
+        calls,
+        model: s.model.clone(),
+    }
 }
 
 /// Parse a value of type `T` from RON text (used by tests and the `models` checks).
 pub fn parse_ron<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Diagnostic> {
     let empty = SpliceMap::default();
-    let src = Src { file, orig: text, text, map: &empty, doc: RonDoc::parse(text) };
+    let src = Src {
+        file,
+        orig: text,
+        text,
+        map: &empty,
+        doc: RonDoc::parse(text),
+    };
     parse_typed(&src)
 }
 

@@ -9,5 +9,5 @@ pub mod spec;
 pub mod validated;
 
 pub use error::{Diagnostic, LoadError};
-pub use load::{load_file, load_str, Loaded, Variant};
+pub use load::{Loaded, Variant, load_file, load_str};
 pub use validated::Scenario;

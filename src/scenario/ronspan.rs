@@ -23,11 +23,18 @@ pub enum RonNode {
         inner: Span,
     },
     /// `Name(v, …)`, `(v, …)`, `Some(v)`.
-    Tuple { name: Option<String>, items: Vec<RonNode>, span: Span },
+    Tuple {
+        name: Option<String>,
+        items: Vec<RonNode>,
+        span: Span,
+    },
     /// `[v, …]`
     Seq { items: Vec<RonNode>, span: Span },
     /// `{k: v, …}`
-    Map { entries: Vec<(RonNode, RonNode)>, span: Span },
+    Map {
+        entries: Vec<(RonNode, RonNode)>,
+        span: Span,
+    },
     /// A number, string, char, bool or bare identifier (unit variant).
     Scalar { span: Span },
 }
@@ -111,10 +118,7 @@ pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
                 i += close + 1;
             }
             _ => {
-                let end = path[i..]
-                    .find(['.', '['])
-                    .map(|e| i + e)
-                    .unwrap_or(b.len());
+                let end = path[i..].find(['.', '[']).map(|e| i + e).unwrap_or(b.len());
                 let f = path[i..end].trim();
                 if f.is_empty() || !f.chars().all(|c| c.is_alphanumeric() || c == '_') {
                     return Err(format!("`{f}` is not a field name (in path `{path}`)"));
@@ -134,7 +138,11 @@ impl<'a> RonDoc<'a> {
     /// Index `text`. Returns `None` when the text is not well-formed enough to index
     /// (serde will then report the syntax error with its position).
     pub fn parse(text: &'a str) -> Option<RonDoc<'a>> {
-        let mut p = P { s: text.as_bytes(), i: 0, depth: 0 };
+        let mut p = P {
+            s: text.as_bytes(),
+            i: 0,
+            depth: 0,
+        };
         p.skip_attrs();
         let root = p.value()?;
         Some(RonDoc { text, root })
@@ -177,7 +185,11 @@ impl<'a> RonDoc<'a> {
         if let RonNode::Scalar { span } = n {
             let t = &self.text[span.start..span.end];
             if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-                return Some(t[1..t.len() - 1].replace("\\\"", "\"").replace("\\\\", "\\"));
+                return Some(
+                    t[1..t.len() - 1]
+                        .replace("\\\"", "\"")
+                        .replace("\\\\", "\\"),
+                );
             }
         }
         None
@@ -197,7 +209,12 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     }
     let before = &text[..off];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -332,7 +349,10 @@ impl P<'_> {
                         _ => return None,
                     }
                 }
-                Some(RonNode::Seq { items, span: Span { start, end: self.i } })
+                Some(RonNode::Seq {
+                    items,
+                    span: Span { start, end: self.i },
+                })
             }
             b'{' => {
                 self.i += 1;
@@ -358,12 +378,17 @@ impl P<'_> {
                         _ => return None,
                     }
                 }
-                Some(RonNode::Map { entries, span: Span { start, end: self.i } })
+                Some(RonNode::Map {
+                    entries,
+                    span: Span { start, end: self.i },
+                })
             }
             b'(' => self.parens(None, start),
             b'"' => {
                 self.string()?;
-                Some(RonNode::Scalar { span: Span { start, end: self.i } })
+                Some(RonNode::Scalar {
+                    span: Span { start, end: self.i },
+                })
             }
             b'\'' => {
                 self.i += 1;
@@ -375,10 +400,16 @@ impl P<'_> {
                         break;
                     }
                 }
-                Some(RonNode::Scalar { span: Span { start, end: self.i } })
+                Some(RonNode::Scalar {
+                    span: Span { start, end: self.i },
+                })
             }
             b'r' if matches!(self.s.get(self.i + 1), Some(b'#') | Some(b'"'))
-                && self.s[self.i + 1..].iter().take_while(|&&c| c == b'#').count() < 200
+                && self.s[self.i + 1..]
+                    .iter()
+                    .take_while(|&&c| c == b'#')
+                    .count()
+                    < 200
                 && self.s[self.i + 1..].iter().find(|&&c| c != b'#') == Some(&b'"') =>
             {
                 self.i += 1;
@@ -390,7 +421,9 @@ impl P<'_> {
                     self.i += 1;
                 }
                 self.i = (self.i + close.len()).min(self.s.len());
-                Some(RonNode::Scalar { span: Span { start, end: self.i } })
+                Some(RonNode::Scalar {
+                    span: Span { start, end: self.i },
+                })
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let name = self.ident()?;
@@ -400,7 +433,9 @@ impl P<'_> {
                     self.parens(Some(name), start)
                 } else {
                     self.i = after_name;
-                    Some(RonNode::Scalar { span: Span { start, end: self.i } })
+                    Some(RonNode::Scalar {
+                        span: Span { start, end: self.i },
+                    })
                 }
             }
             c if c.is_ascii_digit() || c == b'-' || c == b'+' || c == b'.' => {
@@ -416,7 +451,9 @@ impl P<'_> {
                         break;
                     }
                 }
-                Some(RonNode::Scalar { span: Span { start, end: self.i } })
+                Some(RonNode::Scalar {
+                    span: Span { start, end: self.i },
+                })
             }
             _ => None,
         }
@@ -453,7 +490,10 @@ impl P<'_> {
             loop {
                 self.ws();
                 if self.peek()? == b')' {
-                    let inner = Span { start: inner_start, end: self.i };
+                    let inner = Span {
+                        start: inner_start,
+                        end: self.i,
+                    };
                     self.i += 1;
                     return Some(RonNode::Struct {
                         name,
@@ -464,7 +504,10 @@ impl P<'_> {
                 }
                 let fstart = self.i;
                 let f = self.ident()?;
-                let fspan = Span { start: fstart, end: self.i };
+                let fspan = Span {
+                    start: fstart,
+                    end: self.i,
+                };
                 self.ws();
                 if self.peek()? != b':' {
                     return None;
@@ -495,7 +538,11 @@ impl P<'_> {
                 _ => return None,
             }
         }
-        Some(RonNode::Tuple { name, items, span: Span { start, end: self.i } })
+        Some(RonNode::Tuple {
+            name,
+            items,
+            span: Span { start, end: self.i },
+        })
     }
 }
 
@@ -547,7 +594,16 @@ Scenario(
 
     #[test]
     fn malformed_text_gives_none_not_panic() {
-        for t in ["(", "Scenario(a: ", "[1, 2", "\"abc", "(a: 1 b: 2)", "{1 2}", "", "r#\"x"] {
+        for t in [
+            "(",
+            "Scenario(a: ",
+            "[1, 2",
+            "\"abc",
+            "(a: 1 b: 2)",
+            "{1 2}",
+            "",
+            "r#\"x",
+        ] {
             let _ = RonDoc::parse(t);
         }
     }

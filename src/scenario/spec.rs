@@ -127,6 +127,77 @@ pub enum NodeSpec {
     Server(ServerSpec),
     Queue(QueueSpec),
     Store(StoreSpec),
+    LoadBalancer(LoadBalancerSpec),
+}
+
+/// A load balancer in front of `backends` (node names); clients and servers
+/// target it by `name` like any node.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerSpec {
+    pub name: String,
+    pub backends: Vec<String>,
+    /// Weight per backend (default all 1; 0 = draining).
+    #[serde(default)]
+    pub weights: Vec<u32>,
+    /// Layer-7 pool per backend (default all 0).
+    #[serde(default)]
+    pub pools: Vec<u32>,
+    /// Balancing algorithm, e.g. `LeastConnections`, `PowerOfD(d: 2)`.
+    pub policy: crate::components::load_balancer::PolicySpec,
+    /// Active health checks (default: none).
+    #[serde(default)]
+    pub health: Option<HealthCheckSpec>,
+    /// Passive ejection on consecutive errors of real traffic (default: none).
+    #[serde(default)]
+    pub passive: Option<PassiveSpec>,
+    /// Give up on a backend request after this long: an error for the client
+    /// and a passive-health failure (default: never).
+    #[serde(default)]
+    pub timeout_ms: Option<f64>,
+    /// Smoothing factor of the per-backend latency average (default 0.2).
+    #[serde(default)]
+    pub ewma_alpha: Option<f64>,
+}
+
+fn two_u() -> u32 {
+    2
+}
+fn three_u() -> u32 {
+    3
+}
+fn hundred() -> u32 {
+    100
+}
+
+/// Active health checks: a check to every backend each `interval_ms`, failed
+/// after `timeout_ms` (≤ interval) without a reply.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    pub interval_ms: f64,
+    pub timeout_ms: f64,
+    /// Consecutive successes to re-admit (default 2).
+    #[serde(default = "two_u")]
+    pub healthy_threshold: u32,
+    /// Consecutive failures to eject (default 3).
+    #[serde(default = "three_u")]
+    pub unhealthy_threshold: u32,
+}
+
+/// Passive ejection: after `consecutive_errors` errors or timeouts in a row a
+/// backend is out for `ejection_ms`, then back on probation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveSpec {
+    pub consecutive_errors: u32,
+    pub ejection_ms: f64,
+    /// Successes to leave probation (default 1).
+    #[serde(default = "one")]
+    pub probation_successes: u32,
+    /// At most this percentage of backends ejected at once (default 100).
+    #[serde(default = "hundred")]
+    pub max_ejection_percent: u32,
 }
 
 /// A replicated key-value store: `replicas` nodes named `<name>-1`, `<name>-2`, …
@@ -155,7 +226,10 @@ fn three() -> u32 {
 impl StoreSpec {
     /// Name of replica `i` (0-based).
     pub fn replica_name(&self, i: usize) -> String {
-        self.replica_names.get(i).cloned().unwrap_or_else(|| format!("{}-{}", self.name, i + 1))
+        self.replica_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("{}-{}", self.name, i + 1))
     }
 }
 
@@ -166,6 +240,7 @@ impl NodeSpec {
             NodeSpec::Server(s) => &s.name,
             NodeSpec::Queue(q) => &q.name,
             NodeSpec::Store(s) => &s.name,
+            NodeSpec::LoadBalancer(l) => &l.name,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -174,6 +249,7 @@ impl NodeSpec {
             NodeSpec::Server(_) => "server",
             NodeSpec::Queue(_) => "queue",
             NodeSpec::Store(_) => "store",
+            NodeSpec::LoadBalancer(_) => "load_balancer",
         }
     }
 }
@@ -230,9 +306,17 @@ pub enum RateSegment {
     /// From `at_s` on, the rate is `rate_per_s`.
     Step { at_s: f64, rate_per_s: f64 },
     /// Linear change from the rate at `from_s` to `to_rate_per_s` at `to_s`, then held.
-    Ramp { from_s: f64, to_s: f64, to_rate_per_s: f64 },
+    Ramp {
+        from_s: f64,
+        to_s: f64,
+        to_rate_per_s: f64,
+    },
     /// For `duration_s` from `at_s`, the rate is `rate_per_s`; afterwards it returns.
-    Spike { at_s: f64, duration_s: f64, rate_per_s: f64 },
+    Spike {
+        at_s: f64,
+        duration_s: f64,
+        rate_per_s: f64,
+    },
 }
 
 /// One request type in the mix.
@@ -269,9 +353,14 @@ pub enum OpSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum KeySpec {
-    Uniform { count: u64 },
+    Uniform {
+        count: u64,
+    },
     /// Zipf with exponent `s` over `count` keys (key 0 most popular).
-    Zipf { count: u64, s: f64 },
+    Zipf {
+        count: u64,
+        s: f64,
+    },
 }
 
 impl Default for KeySpec {
@@ -466,17 +555,37 @@ pub struct FaultSpec {
 #[serde(deny_unknown_fields)]
 pub enum FaultAction {
     /// Nodes in different groups cannot reach each other (nodes in no group reach all).
-    Partition { groups: Vec<Vec<String>> },
+    Partition {
+        groups: Vec<Vec<String>>,
+    },
     /// Messages from `from` nodes to `to` nodes are lost; the other way works.
-    PartitionOneWay { from: Vec<String>, to: Vec<String> },
+    PartitionOneWay {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
     /// Remove every partition.
     Heal,
-    Crash { node: String },
-    Restart { node: String },
+    Crash {
+        node: String,
+    },
+    Restart {
+        node: String,
+    },
     /// Multiply the node's service times by `factor` (1 restores).
-    Slow { node: String, factor: f64 },
+    Slow {
+        node: String,
+        factor: f64,
+    },
     /// Change a link's latency (both directions of a two-way link).
-    LinkLatency { from: String, to: String, latency: DistSpec },
+    LinkLatency {
+        from: String,
+        to: String,
+        latency: DistSpec,
+    },
     /// Change a link's loss probability.
-    LinkLoss { from: String, to: String, loss: f64 },
+    LinkLoss {
+        from: String,
+        to: String,
+        loss: f64,
+    },
 }

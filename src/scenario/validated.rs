@@ -52,7 +52,26 @@ pub enum NodeKind {
     Server(ServerV),
     Queue(QueueV),
     /// Replica `index` of store `store`.
-    Replica { store: usize, index: usize },
+    Replica {
+        store: usize,
+        index: usize,
+    },
+    LoadBalancer(LoadBalancerV),
+}
+
+/// A load balancer: backends resolved to node indices, times in ns.
+#[derive(Clone, Debug)]
+pub struct LoadBalancerV {
+    pub backends: Vec<usize>,
+    /// One per backend.
+    pub weights: Vec<u32>,
+    /// One per backend.
+    pub pools: Vec<u32>,
+    pub policy: crate::components::load_balancer::PolicySpec,
+    pub health: Option<crate::components::load_balancer::ActiveCheckConfig>,
+    pub passive: Option<crate::components::load_balancer::PassiveConfig>,
+    pub timeout: Option<SimTime>,
+    pub ewma_alpha: f64,
 }
 
 /// A replicated store group.
@@ -82,6 +101,7 @@ impl NodeKind {
             NodeKind::Server(_) => "server",
             NodeKind::Queue(_) => "queue",
             NodeKind::Replica { .. } => "replica",
+            NodeKind::LoadBalancer(_) => "load_balancer",
         }
     }
 }
@@ -116,19 +136,32 @@ pub struct MixEntry {
 
 #[derive(Clone, Debug)]
 pub enum WorkloadV {
-    Poisson { rate_per_ns: f64 },
-    Constant { rate_per_ns: f64 },
+    Poisson {
+        rate_per_ns: f64,
+    },
+    Constant {
+        rate_per_ns: f64,
+    },
     /// Piecewise-linear rate (per ns) over time: sorted breakpoints (t_ns, rate) with
     /// linear interpolation; constant before the first and after the last.
-    Schedule { points: Vec<(f64, f64)>, max_rate_per_ns: f64, poisson: bool },
-    Closed { users: u32, think: Dist },
+    Schedule {
+        points: Vec<(f64, f64)>,
+        max_rate_per_ns: f64,
+        poisson: bool,
+    },
+    Closed {
+        users: u32,
+        think: Dist,
+    },
 }
 
 impl WorkloadV {
     /// Offered rate at time `t_ns`, per ns (closed loops: none).
     pub fn rate_at(&self, t_ns: f64) -> Option<f64> {
         match self {
-            WorkloadV::Poisson { rate_per_ns } | WorkloadV::Constant { rate_per_ns } => Some(*rate_per_ns),
+            WorkloadV::Poisson { rate_per_ns } | WorkloadV::Constant { rate_per_ns } => {
+                Some(*rate_per_ns)
+            }
             WorkloadV::Schedule { points, .. } => Some(schedule_rate(points, t_ns)),
             WorkloadV::Closed { .. } => None,
         }
@@ -149,14 +182,23 @@ pub fn schedule_rate(points: &[(f64, f64)], t: f64) -> f64 {
     }
     let (t0, r0) = points[i - 1];
     let (t1, r1) = points[i];
-    if t1 <= t0 { r1 } else { r0 + (r1 - r0) * (t - t0) / (t1 - t0) }
+    if t1 <= t0 {
+        r1
+    } else {
+        r0 + (r1 - r0) * (t - t0) / (t1 - t0)
+    }
 }
 
 #[derive(Clone, Debug)]
 pub enum KeysV {
-    Uniform { count: u64 },
+    Uniform {
+        count: u64,
+    },
     /// Cumulative probabilities for Zipf over `count` keys (inverse-CDF sampling).
-    Zipf { count: u64, s: f64 },
+    Zipf {
+        count: u64,
+        s: f64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -183,9 +225,19 @@ pub struct ServerV {
 
 #[derive(Clone, Debug)]
 pub enum CallV {
-    Call { target: usize, timeout: Option<SimTime> },
-    Parallel { targets: Vec<usize>, wait_for: Gather, timeout: Option<SimTime> },
-    Enqueue { queue: usize, timeout: Option<SimTime> },
+    Call {
+        target: usize,
+        timeout: Option<SimTime>,
+    },
+    Parallel {
+        targets: Vec<usize>,
+        wait_for: Gather,
+        timeout: Option<SimTime>,
+    },
+    Enqueue {
+        queue: usize,
+        timeout: Option<SimTime>,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -3,10 +3,12 @@
 //! anomaly detection, linearizability verdicts, split-brain and leader changes.
 
 use super::world::HistRecord;
-use crate::components::store::replica::Replica;
 use crate::components::store::StoreEvent;
-use crate::consistency::anomalies::{analyze_detailed, divergent_keys, final_values, AnomalyKind, ReplicaStateView};
-use crate::consistency::linearizability::{check_with, Budget, CheckOptions, Verdict};
+use crate::components::store::replica::Replica;
+use crate::consistency::anomalies::{
+    AnomalyKind, ReplicaStateView, analyze_detailed, divergent_keys, final_values,
+};
+use crate::consistency::linearizability::{Budget, CheckOptions, Verdict, check_with};
 use crate::consistency::{History, Op, OpKind, Outcome};
 use crate::engine::{NodeId, Sim, SimTime};
 use crate::scenario::spec::OpSpec;
@@ -22,7 +24,9 @@ pub struct StoreView<'a> {
 
 impl StoreView<'_> {
     fn replica(&self, r: usize) -> Option<&Replica> {
-        self.sim.component(NodeId(self.replicas[r] as u32)).downcast_ref::<Replica>()
+        self.sim
+            .component(NodeId(self.replicas[r] as u32))
+            .downcast_ref::<Replica>()
     }
 }
 
@@ -31,19 +35,32 @@ impl ReplicaStateView for StoreView<'_> {
         self.replicas.len()
     }
     fn keys(&self) -> Vec<u64> {
-        let mut k: Vec<u64> = (0..self.replicas.len()).filter_map(|r| self.replica(r)).flat_map(|p| p.policy().keys()).collect();
+        let mut k: Vec<u64> = (0..self.replicas.len())
+            .filter_map(|r| self.replica(r))
+            .flat_map(|p| p.policy().keys())
+            .collect();
         k.sort_unstable();
         k.dedup();
         k
     }
     fn values(&self, replica: usize, key: u64) -> Vec<i64> {
-        self.replica(replica).map(|p| p.policy().values(key)).unwrap_or_default()
+        self.replica(replica)
+            .map(|p| p.policy().values(key))
+            .unwrap_or_default()
     }
 }
 
 /// Divergent keys summed over stores.
 pub fn divergence(sim: &Sim<Msg, SimWorld>, stores: &[StoreV]) -> usize {
-    stores.iter().map(|s| divergent_keys(&StoreView { sim, replicas: &s.replicas })).sum()
+    stores
+        .iter()
+        .map(|s| {
+            divergent_keys(&StoreView {
+                sim,
+                replicas: &s.replicas,
+            })
+        })
+        .sum()
 }
 
 /// Convert one store's records into a checker history.
@@ -62,7 +79,11 @@ pub fn history_of(records: &[HistRecord], store: u32) -> History {
             },
             key: r.key,
             write_value: (r.op != OpSpec::Read).then_some(r.value),
-            cas_expected: if r.op == OpSpec::Cas { r.expected } else { None },
+            cas_expected: if r.op == OpSpec::Cas {
+                r.expected
+            } else {
+                None
+            },
             read_value: r.read,
             invoke_ns: r.invoke.as_ns(),
             complete_ns: r.complete.as_ns().max(r.invoke.as_ns()),
@@ -88,12 +109,29 @@ pub struct ConsistencyOut {
 }
 
 /// Analyse every store of a finished run.
-pub fn analyze(sim: &Sim<Msg, SimWorld>, stores: &[StoreV], bucket_ns: u64, n_buckets: usize, measure_from: SimTime, end: SimTime) -> ConsistencyOut {
+pub fn analyze(
+    sim: &Sim<Msg, SimWorld>,
+    stores: &[StoreV],
+    bucket_ns: u64,
+    n_buckets: usize,
+    measure_from: SimTime,
+    end: SimTime,
+) -> ConsistencyOut {
     let w = &sim.world;
     let mut m: Vec<(String, f64)> = Vec::new();
     let mut stale_per_bucket = vec![0u64; n_buckets];
     let mut verdicts = Vec::new();
-    let (mut ok_reads, mut acked, mut stale, mut lost, mut ryw, mut mr, mut mw, mut wfr, mut phantom) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let (
+        mut ok_reads,
+        mut acked,
+        mut stale,
+        mut lost,
+        mut ryw,
+        mut mr,
+        mut mw,
+        mut wfr,
+        mut phantom,
+    ) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut ops_ok, mut ops_fail, mut ops_info) = (0u64, 0u64, 0u64);
     let mut lin_all = 1.0;
     let mut nonlin_keys = 0u64;
@@ -107,7 +145,10 @@ pub fn analyze(sim: &Sim<Msg, SimWorld>, stores: &[StoreV], bucket_ns: u64, n_bu
                 Outcome::Info => ops_info += 1,
             }
         }
-        let fin = final_values(&StoreView { sim, replicas: &st.replicas });
+        let fin = final_values(&StoreView {
+            sim,
+            replicas: &st.replicas,
+        });
         let an = analyze_detailed(&h, Some(&fin));
         let r = &an.report;
         ok_reads += r.ok_reads;
@@ -126,11 +167,32 @@ pub fn analyze(sim: &Sim<Msg, SimWorld>, stores: &[StoreV], bucket_ns: u64, n_bu
             let b = ((t / bucket_ns.max(1)) as usize).min(n_buckets - 1);
             stale_per_bucket[b] += 1;
         }
-        let opts = CheckOptions { budget: Budget { max_steps: 5_000_000, max_memo_bytes: 256 << 20 }, minimize_window: true, parallel: false, ..CheckOptions::default() };
+        let opts = CheckOptions {
+            budget: Budget {
+                max_steps: 5_000_000,
+                max_memo_bytes: 256 << 20,
+            },
+            minimize_window: true,
+            parallel: false,
+            ..CheckOptions::default()
+        };
         let res = check_with(&h, &opts);
-        nonlin_keys += res.keys.iter().filter(|k| matches!(k.verdict, crate::consistency::linearizability::KeyVerdict::NotLinearizable(_))).count() as u64;
+        nonlin_keys += res
+            .keys
+            .iter()
+            .filter(|k| {
+                matches!(
+                    k.verdict,
+                    crate::consistency::linearizability::KeyVerdict::NotLinearizable(_)
+                )
+            })
+            .count() as u64;
         match &res.verdict {
-            Verdict::Linearizable => verdicts.push(format!("{}: linearizable ({} keys)", st.name, res.keys.len())),
+            Verdict::Linearizable => verdicts.push(format!(
+                "{}: linearizable ({} keys)",
+                st.name,
+                res.keys.len()
+            )),
             Verdict::NotLinearizable { key, .. } => {
                 lin_all = 0.0;
                 verdicts.push(format!("{}: NOT linearizable (first key {key})", st.name));
@@ -139,13 +201,24 @@ pub fn analyze(sim: &Sim<Msg, SimWorld>, stores: &[StoreV], bucket_ns: u64, n_bu
                 if lin_all != 0.0 {
                     lin_all = f64::NAN;
                 }
-                verdicts.push(format!("{}: unknown (check budget exhausted on key {key})", st.name));
+                verdicts.push(format!(
+                    "{}: unknown (check budget exhausted on key {key})",
+                    st.name
+                ));
             }
         }
     }
     let rate = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
     staleness.sort_unstable();
-    let pct = |p: f64| if staleness.is_empty() { f64::NAN } else { staleness[((staleness.len() as f64 * p).ceil() as usize).clamp(1, staleness.len()) - 1] as f64 / 1e6 };
+    let pct = |p: f64| {
+        if staleness.is_empty() {
+            f64::NAN
+        } else {
+            staleness[((staleness.len() as f64 * p).ceil() as usize).clamp(1, staleness.len()) - 1]
+                as f64
+                / 1e6
+        }
+    };
     m.push(("store_ops_ok".into(), ops_ok as f64));
     m.push(("store_ops_fail".into(), ops_fail as f64));
     m.push(("store_ops_indeterminate".into(), ops_info as f64));
@@ -168,10 +241,19 @@ pub fn analyze(sim: &Sim<Msg, SimWorld>, stores: &[StoreV], bucket_ns: u64, n_bu
     let (changes, split_ns) = leadership(&w.store_events, stores.len(), measure_from, end);
     m.push(("leader_changes".into(), changes as f64));
     m.push(("split_brain_s".into(), split_ns as f64 / 1e9));
-    ConsistencyOut { metrics: m, stale_per_bucket, verdicts }
+    ConsistencyOut {
+        metrics: m,
+        stale_per_bucket,
+        verdicts,
+    }
 }
 
-fn leadership(events: &[(SimTime, u32, u32, StoreEvent, u64)], n_stores: usize, from: SimTime, end: SimTime) -> (u64, u64) {
+fn leadership(
+    events: &[(SimTime, u32, u32, StoreEvent, u64)],
+    n_stores: usize,
+    from: SimTime,
+    end: SimTime,
+) -> (u64, u64) {
     let mut changes = 0;
     let mut split = 0u64;
     for s in 0..n_stores as u32 {
@@ -205,5 +287,8 @@ fn leadership(events: &[(SimTime, u32, u32, StoreEvent, u64)], n_stores: usize, 
 /// Jepsen-format text per key of one store (for `--export-history`).
 pub fn export(records: &[HistRecord], store: u32) -> Vec<(u64, String)> {
     let h = history_of(records, store);
-    h.keys().into_iter().map(|k| (k, crate::consistency::write_jepsen(&h, k))).collect()
+    h.keys()
+        .into_iter()
+        .map(|k| (k, crate::consistency::write_jepsen(&h, k)))
+        .collect()
 }

@@ -7,6 +7,7 @@ pub mod world;
 
 use crate::components::client::Client;
 use crate::components::faults::FaultInjector;
+use crate::components::load_balancer::LoadBalancer;
 use crate::components::mq::MessageQueue;
 use crate::components::network::{NetCounters, Network};
 use crate::components::server::Server;
@@ -30,6 +31,14 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
             NodeKind::Server(s) => Some(rec.add_node(&node.name, "server", s.workers, true)),
             NodeKind::Queue(q) => Some(rec.add_node(&node.name, "queue", q.consumers, true)),
             NodeKind::Client(_) | NodeKind::Replica { .. } => None,
+            NodeKind::LoadBalancer(lb) => {
+                let names = lb
+                    .backends
+                    .iter()
+                    .map(|&b| sc.nodes.get(b).map(|n| n.name.clone()).unwrap_or_default())
+                    .collect();
+                Some(rec.add_lb(&node.name, names))
+            }
         })
         .collect();
     let world = SimWorld {
@@ -48,13 +57,32 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
                 client_index += 1;
                 sim.add(&node.name, Box::new(Client::new(c.clone(), client_index)))
             }
-            NodeKind::Server(s) => sim.add(&node.name, Box::new(Server::new(s.clone(), metric_ids[i].unwrap_or(0)))),
-            NodeKind::Queue(q) => sim.add(&node.name, Box::new(MessageQueue::new(q.clone(), metric_ids[i].unwrap_or(0)))),
+            NodeKind::Server(s) => sim.add(
+                &node.name,
+                Box::new(Server::new(s.clone(), metric_ids[i].unwrap_or(0))),
+            ),
+            NodeKind::Queue(q) => sim.add(
+                &node.name,
+                Box::new(MessageQueue::new(q.clone(), metric_ids[i].unwrap_or(0))),
+            ),
+            NodeKind::LoadBalancer(lb) => sim.add(
+                &node.name,
+                Box::new(LoadBalancer::new(lb.clone(), metric_ids[i].unwrap_or(0))),
+            ),
             NodeKind::Replica { store, index } => {
                 let st = &sc.stores[*store];
                 let peers = st.replicas.iter().map(|&r| NodeId(r as u32)).collect();
                 let policy = st.policy.build(*index, st.replicas.len());
-                sim.add(&node.name, Box::new(Replica::new(policy, *store, *index, peers, st.skew_ns[*index])))
+                sim.add(
+                    &node.name,
+                    Box::new(Replica::new(
+                        policy,
+                        *store,
+                        *index,
+                        peers,
+                        st.skew_ns[*index],
+                    )),
+                )
             }
         };
         debug_assert_eq!(id, NodeId(i as u32));
@@ -130,7 +158,10 @@ pub struct RunResult {
 
 impl RunResult {
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -146,12 +177,22 @@ pub fn offered_load(sc: &Scenario) -> Vec<Option<f64>> {
                 WorkloadV::Closed { .. } => lam[c.target] = None,
                 w => {
                     let r = match w {
-                        WorkloadV::Poisson { rate_per_ns } | WorkloadV::Constant { rate_per_ns } => *rate_per_ns * 1e9,
+                        WorkloadV::Poisson { rate_per_ns }
+                        | WorkloadV::Constant { rate_per_ns } => *rate_per_ns * 1e9,
                         WorkloadV::Schedule { points, .. } => {
                             // Time-average over the run.
                             let d = sc.duration.as_ns() as f64;
                             let steps = 1000;
-                            (0..steps).map(|k| crate::scenario::validated::schedule_rate(points, d * (k as f64 + 0.5) / steps as f64)).sum::<f64>() / steps as f64 * 1e9
+                            (0..steps)
+                                .map(|k| {
+                                    crate::scenario::validated::schedule_rate(
+                                        points,
+                                        d * (k as f64 + 0.5) / steps as f64,
+                                    )
+                                })
+                                .sum::<f64>()
+                                / steps as f64
+                                * 1e9
                         }
                         WorkloadV::Closed { .. } => 0.0,
                     };
@@ -170,7 +211,9 @@ pub fn offered_load(sc: &Scenario) -> Vec<Option<f64>> {
                 for c in &s.calls {
                     match c {
                         CallV::Call { target, .. } => next[*target] += cur[i],
-                        CallV::Parallel { targets, .. } => targets.iter().for_each(|t| next[*t] += cur[i]),
+                        CallV::Parallel { targets, .. } => {
+                            targets.iter().for_each(|t| next[*t] += cur[i])
+                        }
                         CallV::Enqueue { queue, .. } => next[*queue] += cur[i],
                     }
                 }
@@ -202,16 +245,41 @@ pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
             NodeKind::Server(s) => {
                 let l = lam[i];
                 // Only leaves (no calls) have a service time that is the whole story.
-                let p = l.filter(|_| s.calls.is_empty() && s.service_by_class.iter().all(Option::is_none)).and_then(|l| {
-                    theory::predict(l, s.workers, s.queue_capacity, s.service.mean_ns() / 1e9, s.service.scv(), s.service.is_exponential())
-                });
+                let p = l
+                    .filter(|_| {
+                        s.calls.is_empty() && s.service_by_class.iter().all(Option::is_none)
+                    })
+                    .and_then(|l| {
+                        theory::predict(
+                            l,
+                            s.workers,
+                            s.queue_capacity,
+                            s.service.mean_ns() / 1e9,
+                            s.service.scv(),
+                            s.service.is_exponential(),
+                        )
+                    });
                 (l, p)
             }
             NodeKind::Queue(q) => {
                 let l = lam[i];
-                (l, l.and_then(|l| theory::predict(l, q.consumers, q.capacity.saturating_sub(q.consumers), q.service.mean_ns() / 1e9, q.service.scv(), q.service.is_exponential())))
+                (
+                    l,
+                    l.and_then(|l| {
+                        theory::predict(
+                            l,
+                            q.consumers,
+                            q.capacity.saturating_sub(q.consumers),
+                            q.service.mean_ns() / 1e9,
+                            q.service.scv(),
+                            q.service.is_exponential(),
+                        )
+                    }),
+                )
             }
-            NodeKind::Client(_) | NodeKind::Replica { .. } => (None, None),
+            NodeKind::Client(_) | NodeKind::Replica { .. } | NodeKind::LoadBalancer(_) => {
+                (None, None)
+            }
         })
         .collect()
 }
@@ -227,7 +295,12 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     // With stores, stop at every bucket boundary to sample replica divergence.
     let mut divergence: Vec<f64> = Vec::new();
     let mut tracker = crate::consistency::anomalies::ConvergenceTracker::new();
-    let heals: Vec<u64> = sc.faults.iter().filter(|f| matches!(f.action, crate::scenario::validated::FaultActionV::Heal)).map(|f| f.at.as_ns()).collect();
+    let heals: Vec<u64> = sc
+        .faults
+        .iter()
+        .filter(|f| matches!(f.action, crate::scenario::validated::FaultActionV::Heal))
+        .map(|f| f.at.as_ns())
+        .collect();
     let end = if sc.stores.is_empty() {
         sim.run(sc.duration, sc.max_events)
     } else {
@@ -254,7 +327,10 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     let now = sim.now();
     let events = sim.events();
     let end_message = match end {
-        RunEnd::Horizon | RunEnd::Idle => format!("reached the scenario's duration ({} s)", sc.duration.as_secs_f64()),
+        RunEnd::Horizon | RunEnd::Idle => format!(
+            "reached the scenario's duration ({} s)",
+            sc.duration.as_secs_f64()
+        ),
         RunEnd::EventLimit => format!(
             "stopped at the event limit ({} events) at t = {:.3} s of {} s; raise `max_events` or shorten `duration_s`",
             sc.max_events,
@@ -267,13 +343,40 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     let mut res = summarize(sc, seed, end, end_message, events, now, &sim.world);
     if !sc.stores.is_empty() {
         let rec = &sim.world.rec;
-        let co = consistency::analyze(&sim, &sc.stores, rec.bucket_ns(), rec.n_buckets, rec.measure_from.unwrap_or(now), now);
+        let co = consistency::analyze(
+            &sim,
+            &sc.stores,
+            rec.bucket_ns(),
+            rec.n_buckets,
+            rec.measure_from.unwrap_or(now),
+            now,
+        );
         res.metrics.extend(co.metrics);
         let conv = tracker.finish();
-        let worst = conv.iter().map(|c| c.time_to_converge_ns.map(|x| x as f64 / 1e9).unwrap_or(f64::INFINITY)).fold(f64::NAN, |a: f64, b| if a.is_nan() { b } else { a.max(b) });
-        res.metrics.push(("convergence_s".into(), if worst.is_infinite() { f64::NAN } else { worst }));
-        res.metrics.push(("converged".into(), if conv.iter().all(|c| c.converged_ns.is_some()) { 1.0 } else { 0.0 }));
-        res.metrics.push(("divergent_keys_max".into(), tracker.max_divergent_keys() as f64));
+        let worst = conv
+            .iter()
+            .map(|c| {
+                c.time_to_converge_ns
+                    .map(|x| x as f64 / 1e9)
+                    .unwrap_or(f64::INFINITY)
+            })
+            .fold(f64::NAN, |a: f64, b| if a.is_nan() { b } else { a.max(b) });
+        res.metrics.push((
+            "convergence_s".into(),
+            if worst.is_infinite() { f64::NAN } else { worst },
+        ));
+        res.metrics.push((
+            "converged".into(),
+            if conv.iter().all(|c| c.converged_ns.is_some()) {
+                1.0
+            } else {
+                0.0
+            },
+        ));
+        res.metrics.push((
+            "divergent_keys_max".into(),
+            tracker.max_divergent_keys() as f64,
+        ));
         for (b, row) in res.timeseries.iter_mut().enumerate() {
             row.stale_reads = co.stale_per_bucket.get(b).copied().unwrap_or(0);
             row.divergent_keys = divergence.get(b).copied().unwrap_or(f64::NAN);
@@ -282,7 +385,8 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
         if export_history {
             for (si, st) in sc.stores.iter().enumerate() {
                 for (k, text) in consistency::export(&sim.world.history, si as u32) {
-                    res.exported.push((format!("{}/key-{k}.log", st.name), text));
+                    res.exported
+                        .push((format!("{}/key-{k}.log", st.name), text));
                 }
             }
         }
@@ -294,24 +398,133 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
-fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events: u64, now: SimTime, w: &SimWorld) -> RunResult {
+/// Per load balancer: backend shares and latency, load imbalance, failure detection.
+fn lb_metrics(m: &mut Vec<(String, f64)>, rec: &crate::metrics::Recorder) {
+    for lb in &rec.lbs {
+        let total: u64 = lb.forwarded.iter().sum();
+        let n = lb.forwarded.len();
+        for (b, name) in lb.backends.iter().enumerate() {
+            let c = lb.forwarded[b];
+            m.push((format!("lb.{}.backend.{name}.requests", lb.name), c as f64));
+            m.push((
+                format!("lb.{}.backend.{name}.share", lb.name),
+                if total > 0 {
+                    c as f64 / total as f64
+                } else {
+                    f64::NAN
+                },
+            ));
+            let h = &lb.latency[b];
+            m.push((
+                format!("lb.{}.backend.{name}.latency_ms_mean", lb.name),
+                if h.is_empty() {
+                    f64::NAN
+                } else {
+                    h.mean() / 1e6
+                },
+            ));
+            m.push((
+                format!("lb.{}.backend.{name}.latency_ms_p99", lb.name),
+                if h.is_empty() {
+                    f64::NAN
+                } else {
+                    ms(h.value_at_quantile(0.99))
+                },
+            ));
+        }
+        let max = lb.forwarded.iter().copied().max().unwrap_or(0);
+        let mean = if n > 0 { total as f64 / n as f64 } else { 0.0 };
+        m.push((
+            format!("lb.{}.load_imbalance", lb.name),
+            if mean > 0.0 {
+                max as f64 / mean
+            } else {
+                f64::NAN
+            },
+        ));
+        let detect = if lb.detect_ns.is_empty() {
+            f64::NAN
+        } else {
+            lb.detect_ns.iter().map(|&d| d as f64).sum::<f64>() / lb.detect_ns.len() as f64 / 1e9
+        };
+        m.push((format!("lb.{}.detect_s_mean", lb.name), detect));
+        m.push((
+            format!("lb.{}.detections", lb.name),
+            lb.detect_ns.len() as f64,
+        ));
+        m.push((
+            format!("lb.{}.sent_to_dead", lb.name),
+            lb.sent_to_dead as f64,
+        ));
+        m.push((
+            format!("lb.{}.false_ejections", lb.name),
+            lb.false_ejections as f64,
+        ));
+        m.push((format!("lb.{}.ejections", lb.name), lb.ejections as f64));
+        m.push((format!("lb.{}.no_backend", lb.name), lb.no_backend as f64));
+        m.push((
+            format!("lb.{}.backend_timeouts", lb.name),
+            lb.backend_timeouts as f64,
+        ));
+        m.push((format!("lb.{}.lost_crash", lb.name), lb.lost_crash as f64));
+    }
+}
+
+fn summarize(
+    sc: &Scenario,
+    seed: u64,
+    end: RunEnd,
+    end_message: String,
+    events: u64,
+    now: SimTime,
+    w: &SimWorld,
+) -> RunResult {
     let rec = &w.rec;
     let measured_ns = rec.measured_ns(now);
     let measured_s = measured_ns / 1e9;
     let done = rec.ok + rec.errors + rec.rejected + rec.timeouts;
     let h = &rec.latency;
-    let q = |p: f64| if h.is_empty() { f64::NAN } else { ms(h.value_at_quantile(p)) };
+    let q = |p: f64| {
+        if h.is_empty() {
+            f64::NAN
+        } else {
+            ms(h.value_at_quantile(p))
+        }
+    };
     let mut m: Vec<(String, f64)> = Vec::new();
-    let rate = |x: u64| if measured_s > 0.0 { x as f64 / measured_s } else { f64::NAN };
+    let rate = |x: u64| {
+        if measured_s > 0.0 {
+            x as f64 / measured_s
+        } else {
+            f64::NAN
+        }
+    };
     m.push(("throughput_per_s".into(), rate(rec.ok)));
     m.push(("offered_per_s".into(), rate(rec.started)));
-    m.push(("availability".into(), if done > 0 { rec.ok as f64 / done as f64 } else { f64::NAN }));
-    m.push(("latency_ms_mean".into(), if h.is_empty() { f64::NAN } else { h.mean() / 1e6 }));
+    m.push((
+        "availability".into(),
+        if done > 0 {
+            rec.ok as f64 / done as f64
+        } else {
+            f64::NAN
+        },
+    ));
+    m.push((
+        "latency_ms_mean".into(),
+        if h.is_empty() {
+            f64::NAN
+        } else {
+            h.mean() / 1e6
+        },
+    ));
     m.push(("latency_ms_p50".into(), q(0.5)));
     m.push(("latency_ms_p90".into(), q(0.9)));
     m.push(("latency_ms_p99".into(), q(0.99)));
     m.push(("latency_ms_p999".into(), q(0.999)));
-    m.push(("latency_ms_max".into(), if h.is_empty() { f64::NAN } else { ms(h.max()) }));
+    m.push((
+        "latency_ms_max".into(),
+        if h.is_empty() { f64::NAN } else { ms(h.max()) },
+    ));
     m.push(("requests_ok".into(), rec.ok as f64));
     m.push(("errors".into(), rec.errors as f64));
     m.push(("rejected".into(), rec.rejected as f64));
@@ -328,32 +541,77 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
                 all += bk.ok + bk.errors + bk.rejected + bk.timeouts;
             }
         }
-        m.push(("availability_during_faults".into(), if all > 0 { ok as f64 / all as f64 } else { f64::NAN }));
+        m.push((
+            "availability_during_faults".into(),
+            if all > 0 {
+                ok as f64 / all as f64
+            } else {
+                f64::NAN
+            },
+        ));
     }
-    m.push(("error_rate".into(), if done > 0 { (done - rec.ok) as f64 / done as f64 } else { f64::NAN }));
+    m.push((
+        "error_rate".into(),
+        if done > 0 {
+            (done - rec.ok) as f64 / done as f64
+        } else {
+            f64::NAN
+        },
+    ));
     // Little's law over the clients: L (time-average requests in the system)
     // against λW (completion rate × mean time in system, all outcomes).
-    let l_measured = if measured_ns > 0.0 { rec.in_system_area / measured_ns } else { f64::NAN };
+    let l_measured = if measured_ns > 0.0 {
+        rec.in_system_area / measured_ns
+    } else {
+        f64::NAN
+    };
     m.push(("littles_l_measured".into(), l_measured));
     // λW with every outcome (timeouts and errors spend time in the system too).
-    let l_pred = if measured_ns > 0.0 { rec.sojourn_sum_ns / measured_ns } else { f64::NAN };
+    let l_pred = if measured_ns > 0.0 {
+        rec.sojourn_sum_ns / measured_ns
+    } else {
+        f64::NAN
+    };
     m.push(("littles_l_lambda_w".into(), l_pred));
     for (ci, c) in sc.classes.iter().enumerate() {
         if sc.classes.len() > 1 {
             let hc = &rec.latency_by_class[ci];
-            m.push((format!("class.{}.latency_ms_p50", c.name), if hc.is_empty() { f64::NAN } else { ms(hc.value_at_quantile(0.5)) }));
-            m.push((format!("class.{}.latency_ms_p99", c.name), if hc.is_empty() { f64::NAN } else { ms(hc.value_at_quantile(0.99)) }));
+            m.push((
+                format!("class.{}.latency_ms_p50", c.name),
+                if hc.is_empty() {
+                    f64::NAN
+                } else {
+                    ms(hc.value_at_quantile(0.5))
+                },
+            ));
+            m.push((
+                format!("class.{}.latency_ms_p99", c.name),
+                if hc.is_empty() {
+                    f64::NAN
+                } else {
+                    ms(hc.value_at_quantile(0.99))
+                },
+            ));
             m.push((format!("class.{}.throughput_per_s", c.name), rate(hc.len())));
         }
     }
+    lb_metrics(&mut m, rec);
     let preds = predictions(sc);
     let mut nodes = Vec::new();
     let bucket_ns = rec.bucket_ns() as f64;
     let measure_from = rec.measure_from.unwrap_or(now);
     for nl in &rec.nodes {
         let idx = sc.node_index(&nl.name).unwrap_or(0);
-        let util = if measured_ns > 0.0 { nl.busy_area / measured_ns / f64::from(nl.capacity.max(1)) } else { f64::NAN };
-        let qlen = if measured_ns > 0.0 { nl.queue_area / measured_ns } else { f64::NAN };
+        let util = if measured_ns > 0.0 {
+            nl.busy_area / measured_ns / f64::from(nl.capacity.max(1))
+        } else {
+            f64::NAN
+        };
+        let qlen = if measured_ns > 0.0 {
+            nl.queue_area / measured_ns
+        } else {
+            f64::NAN
+        };
         let (sj_mean, sj_p99) = match &nl.sojourn {
             Some(hs) if !hs.is_empty() => (hs.mean() / 1e6, ms(hs.value_at_quantile(0.99))),
             _ => (f64::NAN, f64::NAN),
@@ -363,8 +621,22 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
         m.push((format!("node.{}.sojourn_ms_mean", nl.name), sj_mean));
         m.push((format!("node.{}.rejected", nl.name), nl.rejected as f64));
         let arr = nl.arrivals as f64;
-        m.push((format!("node.{}.p_wait", nl.name), if arr > 0.0 { nl.waited as f64 / arr } else { f64::NAN }));
-        m.push((format!("node.{}.reject_rate", nl.name), if arr > 0.0 { nl.rejected as f64 / arr } else { f64::NAN }));
+        m.push((
+            format!("node.{}.p_wait", nl.name),
+            if arr > 0.0 {
+                nl.waited as f64 / arr
+            } else {
+                f64::NAN
+            },
+        ));
+        m.push((
+            format!("node.{}.reject_rate", nl.name),
+            if arr > 0.0 {
+                nl.rejected as f64 / arr
+            } else {
+                f64::NAN
+            },
+        ));
         m.push((format!("node.{}.lost_crash", nl.name), nl.lost_crash as f64));
         let series = nl
             .buckets
@@ -375,7 +647,11 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
                 let start = (b as f64 * bucket_ns).max(measure_from.as_ns() as f64);
                 let end = ((b + 1) as f64 * bucket_ns).min(now.as_ns() as f64);
                 let len = (end - start).max(0.0);
-                if len > 0.0 { (busy / len / f64::from(nl.capacity.max(1)), queue / len) } else { (f64::NAN, f64::NAN) }
+                if len > 0.0 {
+                    (busy / len / f64::from(nl.capacity.max(1)), queue / len)
+                } else {
+                    (f64::NAN, f64::NAN)
+                }
             })
             .collect();
         nodes.push(NodeSummary {
@@ -400,7 +676,13 @@ fn summarize(sc: &Scenario, seed: u64, end: RunEnd, end_message: String, events:
     let bucket_s = bucket_ns / 1e9;
     for (b, bk) in rec.buckets.iter().enumerate() {
         let t0 = b as f64 * bucket_s;
-        let qb = |p: f64| if bk.latency.is_empty() { f64::NAN } else { ms(bk.latency.value_at_quantile(p)) };
+        let qb = |p: f64| {
+            if bk.latency.is_empty() {
+                f64::NAN
+            } else {
+                ms(bk.latency.value_at_quantile(p))
+            }
+        };
         timeseries.push(TsRow {
             t_s: t0,
             ok: bk.ok,

@@ -59,11 +59,26 @@ pub enum Msg {
     Request(Request),
     Response(Response),
     /// A job put on a message queue.
-    Job { id: u64, class: u16, size_bytes: u32 },
+    Job {
+        id: u64,
+        class: u16,
+        size_bytes: u32,
+    },
     /// The queue's answer: accepted, or refused because it was full.
-    JobAck { id: u64, accepted: bool },
+    JobAck {
+        id: u64,
+        accepted: bool,
+    },
     /// Replication traffic between replicas of a store.
     Peer(crate::components::store::PeerMsg),
+    /// An active health check from a load balancer; servers answer at once.
+    HealthCheck {
+        id: u64,
+    },
+    /// The answer to a [`Msg::HealthCheck`].
+    HealthReply {
+        id: u64,
+    },
 }
 
 impl Msg {
@@ -76,6 +91,7 @@ impl Msg {
             Msg::Job { size_bytes, .. } => *size_bytes,
             Msg::JobAck { .. } => 64,
             Msg::Peer(p) => p.size_bytes(),
+            Msg::HealthCheck { .. } | Msg::HealthReply { .. } => 64,
         }
     }
 }

@@ -44,7 +44,14 @@ impl World<Msg> for SimWorld {
     }
 
     #[inline]
-    fn deliverable(&mut self, _now: SimTime, from: NodeId, to: NodeId, _msg: &Msg, to_alive: bool) -> bool {
+    fn deliverable(
+        &mut self,
+        _now: SimTime,
+        from: NodeId,
+        to: NodeId,
+        _msg: &Msg,
+        to_alive: bool,
+    ) -> bool {
         self.net.deliverable(from, to, to_alive)
     }
 

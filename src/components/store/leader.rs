@@ -1,6 +1,6 @@
 //! Single-leader replication (stub: to be implemented).
 
-use super::{Io, PeerMsg, ReplicaPolicy, Role, SpecProblem, Value, ClientOp};
+use super::{ClientOp, Io, PeerMsg, ReplicaPolicy, Role, SpecProblem, Value};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]

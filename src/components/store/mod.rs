@@ -105,7 +105,10 @@ impl Io<'_> {
     pub fn broadcast(&mut self, msg: PeerMsg) {
         for r in 0..self.n {
             if r != self.me {
-                self.actions.push(Action::Send { to: r, msg: msg.clone() });
+                self.actions.push(Action::Send {
+                    to: r,
+                    msg: msg.clone(),
+                });
             }
         }
     }

@@ -2,10 +2,10 @@
 //! requests and peer messages into policy calls, and applies the actions the
 //! policy emits (replies, peer sends, timers, timeline events).
 
-use super::{Action, ClientOp, Io, PeerMsg, Reply, ReplicaPolicy, Role, StoreEvent};
+use super::{Action, ClientOp, Io, PeerMsg, ReplicaPolicy, Reply, Role, StoreEvent};
 use crate::detrand::FastMap;
 use crate::engine::{Component, NodeId, SimTime};
-use crate::sim::msg::{Msg, Response, Status, NO_REDIRECT, REDIRECT_UNKNOWN};
+use crate::sim::msg::{Msg, NO_REDIRECT, REDIRECT_UNKNOWN, Response, Status};
 use crate::sim::world::{Ctx, SimWorld};
 use std::any::Any;
 
@@ -23,22 +23,62 @@ pub struct Replica {
 }
 
 impl Replica {
-    pub fn new(policy: Box<dyn ReplicaPolicy>, store: usize, index: usize, peers: Vec<NodeId>, skew_ns: i64) -> Self {
-        Replica { policy, store, index, peers, skew_ns, pending: FastMap::default(), next_handle: 0, actions: Vec::new() }
+    pub fn new(
+        policy: Box<dyn ReplicaPolicy>,
+        store: usize,
+        index: usize,
+        peers: Vec<NodeId>,
+        skew_ns: i64,
+    ) -> Self {
+        Replica {
+            policy,
+            store,
+            index,
+            peers,
+            skew_ns,
+            pending: FastMap::default(),
+            next_handle: 0,
+            actions: Vec::new(),
+        }
     }
 
     pub fn policy(&self) -> &dyn ReplicaPolicy {
         self.policy.as_ref()
     }
 
-    fn io<'a>(now: SimTime, me: usize, n: usize, skew: i64, rng: &'a mut crate::detrand::SimRng, actions: &'a mut Vec<Action>) -> Io<'a> {
-        Io { now, me, n, rng, clock_skew_ns: skew, actions }
+    fn io<'a>(
+        now: SimTime,
+        me: usize,
+        n: usize,
+        skew: i64,
+        rng: &'a mut crate::detrand::SimRng,
+        actions: &'a mut Vec<Action>,
+    ) -> Io<'a> {
+        Io {
+            now,
+            me,
+            n,
+            rng,
+            clock_skew_ns: skew,
+            actions,
+        }
     }
 
-    fn with_policy(&mut self, ctx: &mut Ctx<'_>, f: impl FnOnce(&mut dyn ReplicaPolicy, &mut Io<'_>)) {
+    fn with_policy(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        f: impl FnOnce(&mut dyn ReplicaPolicy, &mut Io<'_>),
+    ) {
         let mut actions = std::mem::take(&mut self.actions);
         {
-            let mut io = Self::io(ctx.now, self.index, self.peers.len(), self.skew_ns, ctx.rng, &mut actions);
+            let mut io = Self::io(
+                ctx.now,
+                self.index,
+                self.peers.len(),
+                self.skew_ns,
+                ctx.rng,
+                &mut actions,
+            );
             f(self.policy.as_mut(), &mut io);
         }
         let role_before = self.policy.role();
@@ -54,7 +94,16 @@ impl Replica {
                             Reply::Redirect(Some(i)) => (Status::Fail, None, i as u32),
                             Reply::Redirect(None) => (Status::Fail, None, REDIRECT_UNKNOWN),
                         };
-                        ctx.send(to, Msg::Response(Response { id, status, value, size_bytes: bytes, redirect }));
+                        ctx.send(
+                            to,
+                            Msg::Response(Response {
+                                id,
+                                status,
+                                value,
+                                size_bytes: bytes,
+                                redirect,
+                            }),
+                        );
                     }
                 }
                 Action::Send { to, msg } => {
@@ -65,7 +114,13 @@ impl Replica {
                 Action::Timer { delay, tag } => ctx.set_timer(delay, tag),
                 Action::Event(e) => {
                     let term = self.policy.term();
-                    ctx.world.store_events.push((ctx.now, self.store as u32, self.index as u32, e, term));
+                    ctx.world.store_events.push((
+                        ctx.now,
+                        self.store as u32,
+                        self.index as u32,
+                        e,
+                        term,
+                    ));
                 }
             }
         }
@@ -84,7 +139,13 @@ impl Component<Msg, SimWorld> for Replica {
                 self.next_handle += 1;
                 let handle = self.next_handle;
                 self.pending.insert(handle, (from, r.id, r.response_bytes));
-                let op = ClientOp { handle, op: r.op, key: r.key, value: r.value, expected: (r.expected != i64::MIN).then_some(r.expected) };
+                let op = ClientOp {
+                    handle,
+                    op: r.op,
+                    key: r.key,
+                    value: r.value,
+                    expected: (r.expected != i64::MIN).then_some(r.expected),
+                };
                 self.with_policy(ctx, |p, io| p.on_client(io, op));
             }
             Msg::Peer(m) => {
@@ -106,7 +167,15 @@ impl Component<Msg, SimWorld> for Replica {
         if self.policy.role() != Role::Leader {
             // A crashed leader is no longer leader for timelines.
         }
-        ctx.world.store_events.push((ctx.now, self.store as u32, self.index as u32, StoreEvent::SteppedDown { term: self.policy.term() }, self.policy.term()));
+        ctx.world.store_events.push((
+            ctx.now,
+            self.store as u32,
+            self.index as u32,
+            StoreEvent::SteppedDown {
+                term: self.policy.term(),
+            },
+            self.policy.term(),
+        ));
     }
 
     fn on_restart(&mut self, ctx: &mut Ctx<'_>) {
