@@ -91,6 +91,7 @@ fn random_split_of_poisson_matches_mm1_at_the_split_rate() {
     let m = w.iter().sum::<f64>() / n;
     let se = (w.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
     let expected = 20.0;
+    eprintln!("random split: mean sojourn {m:.3} ms (se {se:.3}) vs M/M/1 W = {expected} ms");
     assert!(
         (m - expected).abs() < (4.0 * se).min(0.08 * expected),
         "mean sojourn {m:.3} ms vs M/M/1 {expected} ms (se {se:.3})"
@@ -151,6 +152,7 @@ fn least_connections_beats_random_on_p99_with_one_slow_backend() {
             / 2.0
     };
     let (lc, rnd) = (p99("LeastConnections"), p99("Random"));
+    eprintln!("one slow backend: p99 least-connections {lc:.1} ms, random {rnd:.1} ms");
     assert!(
         lc < 0.6 * rnd,
         "least connections p99 {lc:.1} ms vs random {rnd:.1} ms"
@@ -198,6 +200,12 @@ fn health_checks_detect_a_crash_within_the_exact_bounds() {
         ds.push(d_ns as f64 / 1e6);
     }
     let mean = ds.iter().sum::<f64>() / ds.len() as f64;
+    let (lo, hi) = ds
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &d| (a.min(d), b.max(d)));
+    eprintln!(
+        "detection over 50 runs: mean {mean:.2} ms (theory 299), min {lo:.2}, max {hi:.2}, bounds [249, 349)"
+    );
     assert!(
         (mean - 299.0).abs() < 16.0,
         "mean detection {mean:.1} ms vs 299 ms"
