@@ -325,3 +325,44 @@ fn bad_balancer_specs_are_reported_with_positions() {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
 }
+
+#[test]
+fn a_crashed_balancer_loses_its_in_flight_requests_and_recovers_on_restart() {
+    // The balancer is down from 1 s to 2 s of 4 s: requests in flight through it
+    // are lost (clients time out after 200 ms), requests sent while it is down too;
+    // after the restart it balances again, so most of the run still succeeds.
+    let s = "Exponential(mean_ms: 5.0)";
+    let text = scenario(
+        "Poisson(rate_per_s: 200.0)",
+        "LeastConnections",
+        &[s, s],
+        HEALTH,
+        4.0,
+        0.0,
+        1.0,
+        "(at_s: 1.0, for_s: 1.0, action: Crash(node: \"lb\"))",
+    )
+    .replace(
+        "workload: Poisson(rate_per_s: 200.0)",
+        "workload: Poisson(rate_per_s: 200.0), timeout_ms: 200.0",
+    );
+    // About 1.4 requests are in flight on average (200/s × ≈ 7 ms), so a single
+    // crash may catch none: 5 seeds together catch some with near certainty.
+    let mut lost = 0.0;
+    for seed in 1..=5 {
+        let r = run(&text, seed);
+        lost += metric(&r, "lb.lb.lost_crash");
+        // ≈ 200 requests are sent during the 1 s outage (sd ≈ 14); all time out.
+        let timeouts = metric(&r, "timeouts");
+        assert!(
+            (120.0..300.0).contains(&timeouts),
+            "seed {seed}: timeouts {timeouts}"
+        );
+        let avail = metric(&r, "availability");
+        assert!(
+            avail > 0.6 && avail < 0.85,
+            "seed {seed}: availability {avail}, expected ≈ 3/4"
+        );
+    }
+    assert!(lost >= 1.0, "requests in flight at the crash are lost");
+}
