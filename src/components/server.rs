@@ -295,7 +295,10 @@ impl Component<Msg, SimWorld> for Server {
             Msg::Request(r) => self.on_request(ctx, from, r),
             Msg::Response(r) => self.on_call_answer(ctx, r.id, r.status == Status::Ok),
             Msg::JobAck { id, accepted } => self.on_call_answer(ctx, id, accepted),
-            Msg::Job { .. } | Msg::Peer(_) => {}
+            // Health checks are answered at once, without a worker (a crashed
+            // server receives nothing, so it does not answer).
+            Msg::HealthCheck { id } => ctx.send(from, Msg::HealthReply { id }),
+            Msg::Job { .. } | Msg::Peer(_) | Msg::HealthReply { .. } => {}
         }
     }
 

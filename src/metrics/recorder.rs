@@ -97,6 +97,35 @@ pub struct Recorder {
     in_system_last: SimTime,
     pub in_system_area: f64,
     pub nodes: Vec<NodeLevels>,
+    /// Load balancers, indexed by the id [`Recorder::add_lb`] returned.
+    pub lbs: Vec<LbStats>,
+}
+
+/// What one load balancer recorded: per-backend traffic and latency, failure
+/// detection and ejection counts.
+#[derive(Clone)]
+pub struct LbStats {
+    pub name: String,
+    /// Backend node names, in backend order.
+    pub backends: Vec<String>,
+    /// Requests forwarded to each backend (measured interval).
+    pub forwarded: Vec<u64>,
+    /// LB-to-backend-and-back latency of answered requests, per backend.
+    pub latency: Vec<Histogram<u64>>,
+    /// Crash-to-ejection times of backend crashes the balancer detected (all run long).
+    pub detect_ns: Vec<u64>,
+    /// Requests forwarded to a backend that was down at the time.
+    pub sent_to_dead: u64,
+    /// Ejections of a backend that was alive (slow, or its checks lost).
+    pub false_ejections: u64,
+    /// All ejections (active or passive).
+    pub ejections: u64,
+    /// Requests answered with an error because no backend was usable.
+    pub no_backend: u64,
+    /// Backend requests that timed out at the balancer.
+    pub backend_timeouts: u64,
+    /// Requests in flight through the balancer when it crashed.
+    pub lost_crash: u64,
 }
 
 impl Recorder {
@@ -131,6 +160,85 @@ impl Recorder {
             in_system_last: SimTime::ZERO,
             in_system_area: 0.0,
             nodes: Vec::new(),
+            lbs: Vec::new(),
+        }
+    }
+
+    /// Register a load balancer in front of `backends`; returns its index.
+    pub fn add_lb(&mut self, name: &str, backends: Vec<String>) -> usize {
+        let n = backends.len();
+        self.lbs.push(LbStats {
+            name: name.to_string(),
+            backends,
+            forwarded: vec![0; n],
+            latency: (0..n).map(|_| hist()).collect(),
+            detect_ns: Vec::new(),
+            sent_to_dead: 0,
+            false_ejections: 0,
+            ejections: 0,
+            no_backend: 0,
+            backend_timeouts: 0,
+            lost_crash: 0,
+        });
+        self.lbs.len() - 1
+    }
+
+    /// Balancer `lb` forwarded a request to `backend`; `dead` if that backend was down.
+    #[inline]
+    pub fn lb_forwarded(&mut self, lb: usize, backend: usize, now: SimTime, dead: bool) {
+        if self.measuring(now) {
+            let s = &mut self.lbs[lb];
+            if let Some(c) = s.forwarded.get_mut(backend) {
+                *c += 1;
+            }
+            if dead {
+                s.sent_to_dead += 1;
+            }
+        }
+    }
+
+    /// `backend` of balancer `lb` answered after `latency`.
+    #[inline]
+    pub fn lb_answered(&mut self, lb: usize, backend: usize, now: SimTime, latency: SimTime) {
+        if !self.measuring(now) {
+            return;
+        }
+        if let Some(h) = self.lbs[lb].latency.get_mut(backend) {
+            h.saturating_record(latency.as_ns().max(1));
+        }
+    }
+
+    /// Balancer `lb` ejected a backend: `crashed_for` is how long it had been down
+    /// (`None`: it was alive, a false ejection; `Some` only for the first ejection after a crash).
+    pub fn lb_ejected(&mut self, lb: usize, alive: bool, crashed_for: Option<SimTime>) {
+        let s = &mut self.lbs[lb];
+        s.ejections += 1;
+        if alive {
+            s.false_ejections += 1;
+        }
+        if let Some(d) = crashed_for {
+            s.detect_ns.push(d.as_ns());
+        }
+    }
+
+    /// Balancer `lb` had no usable backend for a request.
+    pub fn lb_no_backend(&mut self, lb: usize, now: SimTime) {
+        if self.measuring(now) {
+            self.lbs[lb].no_backend += 1;
+        }
+    }
+
+    /// A request from balancer `lb` to a backend timed out.
+    pub fn lb_backend_timeout(&mut self, lb: usize, now: SimTime) {
+        if self.measuring(now) {
+            self.lbs[lb].backend_timeouts += 1;
+        }
+    }
+
+    /// Balancer `lb` crashed with `count` requests in flight.
+    pub fn lb_lost(&mut self, lb: usize, now: SimTime, count: u64) {
+        if self.measuring(now) {
+            self.lbs[lb].lost_crash += count;
         }
     }
 

@@ -971,6 +971,9 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
                 });
                 continue;
             }
+            NodeSpec::LoadBalancer(lb) => {
+                NodeKind::LoadBalancer(validate_lb(&mut v, &p, lb, &names, &kinds))
+            }
             NodeSpec::Queue(q) => {
                 if q.capacity == 0 {
                     v.err(
@@ -1414,6 +1417,13 @@ fn check_routes(
                     }
                 }
             }
+            NodeKind::LoadBalancer(lb) => {
+                for (k, &b) in lb.backends.iter().enumerate() {
+                    if b < n {
+                        need.push((i, b, format!("nodes[{}].backends[{k}]", spec_index[i])));
+                    }
+                }
+            }
             NodeKind::Queue(_) => {}
         }
     }
@@ -1433,6 +1443,160 @@ fn check_routes(
                 "add a link between them (answers travel back too), or a `default_link: (latency: Constant(ms: 0.5))` for all unlinked pairs",
             );
         }
+    }
+}
+
+fn validate_lb(
+    v: &mut V<'_, '_>,
+    p: &str,
+    lb: &LoadBalancerSpec,
+    names: &[&str],
+    kinds: &[&str],
+) -> LoadBalancerV {
+    use crate::components::load_balancer::{ActiveCheckConfig, PassiveConfig};
+    let n = lb.backends.len();
+    if n == 0 {
+        v.err(
+            &format!("{p}.backends"),
+            "a load balancer needs at least one backend",
+            "e.g. `backends: [\"app-1\", \"app-2\"]`",
+        );
+    }
+    let mut backends = Vec::with_capacity(n);
+    for (k, b) in lb.backends.iter().enumerate() {
+        let bp = format!("{p}.backends[{k}]");
+        let id = v.node_ref(&bp, b, names);
+        if id != usize::MAX {
+            if *b == lb.name {
+                v.err(&bp, "a load balancer cannot be its own backend", "");
+            } else if kinds[id] == "client" {
+                v.err(
+                    &bp,
+                    format!(
+                        "backend `{b}` is a client; clients send requests but do not answer them"
+                    ),
+                    "name servers (or other balancers) as backends",
+                );
+            } else if lb.backends[..k].contains(b) {
+                v.err(
+                    &bp,
+                    format!("backend `{b}` is listed twice"),
+                    "to send it more traffic, give it a larger weight in `weights`",
+                );
+            }
+        }
+        backends.push(id);
+    }
+    let weights = if lb.weights.is_empty() {
+        vec![1; n]
+    } else {
+        if lb.weights.len() != n {
+            v.err(
+                &format!("{p}.weights"),
+                format!("{} weights for {n} backends", lb.weights.len()),
+                "give one weight per backend, or leave `weights` out (all 1)",
+            );
+        }
+        (0..n)
+            .map(|k| lb.weights.get(k).copied().unwrap_or(1))
+            .collect()
+    };
+    if n > 0 && weights.iter().all(|&w| w == 0) {
+        v.err(
+            &format!("{p}.weights"),
+            "every weight is 0: no backend would ever receive a request",
+            "weight 0 drains a backend; give at least one a positive weight",
+        );
+    }
+    let pools = if lb.pools.is_empty() {
+        vec![0; n]
+    } else {
+        if lb.pools.len() != n {
+            v.err(
+                &format!("{p}.pools"),
+                format!("{} pools for {n} backends", lb.pools.len()),
+                "give one pool per backend, or leave `pools` out (all 0)",
+            );
+        }
+        (0..n)
+            .map(|k| lb.pools.get(k).copied().unwrap_or(0))
+            .collect()
+    };
+    if let Err(e) = lb.policy.validate() {
+        v.err(&format!("{p}.policy"), e.to_string(), "");
+    }
+    let health = lb.health.as_ref().map(|h| {
+        let hp = format!("{p}.health");
+        let ok_i = v.positive(&format!("{hp}.interval_ms"), h.interval_ms, "milliseconds");
+        let ok_t = v.positive(&format!("{hp}.timeout_ms"), h.timeout_ms, "milliseconds");
+        if ok_i && ok_t && h.timeout_ms > h.interval_ms {
+            v.err(&format!("{hp}.timeout_ms"), format!("the check timeout ({} ms) is longer than the interval ({} ms)", h.timeout_ms, h.interval_ms), "a check must time out before the next one is sent: use `timeout_ms` ≤ `interval_ms`");
+        }
+        if h.healthy_threshold == 0 {
+            v.err(&format!("{hp}.healthy_threshold"), "`healthy_threshold` must be at least 1", "e.g. `healthy_threshold: 2`");
+        }
+        if h.unhealthy_threshold == 0 {
+            v.err(&format!("{hp}.unhealthy_threshold"), "`unhealthy_threshold` must be at least 1", "e.g. `unhealthy_threshold: 3`");
+        }
+        ActiveCheckConfig {
+            interval_ns: SimTime::from_ms_f64(h.interval_ms).as_ns().max(1),
+            timeout_ns: SimTime::from_ms_f64(h.timeout_ms).as_ns().max(1),
+            healthy_threshold: h.healthy_threshold.max(1),
+            unhealthy_threshold: h.unhealthy_threshold.max(1),
+        }
+    });
+    let passive = lb.passive.as_ref().map(|ps| {
+        let pp = format!("{p}.passive");
+        if ps.consecutive_errors == 0 {
+            v.err(
+                &format!("{pp}.consecutive_errors"),
+                "`consecutive_errors` must be at least 1",
+                "e.g. `consecutive_errors: 5`",
+            );
+        }
+        if ps.probation_successes == 0 {
+            v.err(
+                &format!("{pp}.probation_successes"),
+                "`probation_successes` must be at least 1",
+                "",
+            );
+        }
+        if ps.max_ejection_percent > 100 {
+            v.err(
+                &format!("{pp}.max_ejection_percent"),
+                format!(
+                    "`max_ejection_percent` is a percentage in 0..=100 (got {})",
+                    ps.max_ejection_percent
+                ),
+                "",
+            );
+        }
+        v.positive(&format!("{pp}.ejection_ms"), ps.ejection_ms, "milliseconds");
+        PassiveConfig {
+            consecutive_errors: ps.consecutive_errors.max(1),
+            ejection_ns: SimTime::from_ms_f64(ps.ejection_ms).as_ns().max(1),
+            probation_successes: ps.probation_successes.max(1),
+            max_ejection_percent: ps.max_ejection_percent.min(100),
+        }
+    });
+    let timeout = v.ms(&format!("{p}.timeout_ms"), lb.timeout_ms);
+    let ewma_alpha = lb.ewma_alpha.unwrap_or(0.2);
+    if !(ewma_alpha.is_finite() && ewma_alpha > 0.0 && ewma_alpha <= 1.0) {
+        v.err(
+            &format!("{p}.ewma_alpha"),
+            format!("`ewma_alpha` must be in (0, 1] (got {ewma_alpha})"),
+            "0.1–0.3 is typical",
+        );
+    }
+    LoadBalancerV {
+        backends,
+        weights,
+        pools,
+        policy: lb.policy.clone(),
+        health,
+        passive,
+        timeout,
+        ewma_alpha,
     }
 }
 

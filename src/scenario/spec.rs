@@ -127,6 +127,77 @@ pub enum NodeSpec {
     Server(ServerSpec),
     Queue(QueueSpec),
     Store(StoreSpec),
+    LoadBalancer(LoadBalancerSpec),
+}
+
+/// A load balancer in front of `backends` (node names); clients and servers
+/// target it by `name` like any node.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerSpec {
+    pub name: String,
+    pub backends: Vec<String>,
+    /// Weight per backend (default all 1; 0 = draining).
+    #[serde(default)]
+    pub weights: Vec<u32>,
+    /// Layer-7 pool per backend (default all 0).
+    #[serde(default)]
+    pub pools: Vec<u32>,
+    /// Balancing algorithm, e.g. `LeastConnections`, `PowerOfD(d: 2)`.
+    pub policy: crate::components::load_balancer::PolicySpec,
+    /// Active health checks (default: none).
+    #[serde(default)]
+    pub health: Option<HealthCheckSpec>,
+    /// Passive ejection on consecutive errors of real traffic (default: none).
+    #[serde(default)]
+    pub passive: Option<PassiveSpec>,
+    /// Give up on a backend request after this long: an error for the client
+    /// and a passive-health failure (default: never).
+    #[serde(default)]
+    pub timeout_ms: Option<f64>,
+    /// Smoothing factor of the per-backend latency average (default 0.2).
+    #[serde(default)]
+    pub ewma_alpha: Option<f64>,
+}
+
+fn two_u() -> u32 {
+    2
+}
+fn three_u() -> u32 {
+    3
+}
+fn hundred() -> u32 {
+    100
+}
+
+/// Active health checks: a check to every backend each `interval_ms`, failed
+/// after `timeout_ms` (≤ interval) without a reply.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    pub interval_ms: f64,
+    pub timeout_ms: f64,
+    /// Consecutive successes to re-admit (default 2).
+    #[serde(default = "two_u")]
+    pub healthy_threshold: u32,
+    /// Consecutive failures to eject (default 3).
+    #[serde(default = "three_u")]
+    pub unhealthy_threshold: u32,
+}
+
+/// Passive ejection: after `consecutive_errors` errors or timeouts in a row a
+/// backend is out for `ejection_ms`, then back on probation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveSpec {
+    pub consecutive_errors: u32,
+    pub ejection_ms: f64,
+    /// Successes to leave probation (default 1).
+    #[serde(default = "one")]
+    pub probation_successes: u32,
+    /// At most this percentage of backends ejected at once (default 100).
+    #[serde(default = "hundred")]
+    pub max_ejection_percent: u32,
 }
 
 /// A replicated key-value store: `replicas` nodes named `<name>-1`, `<name>-2`, …
@@ -169,6 +240,7 @@ impl NodeSpec {
             NodeSpec::Server(s) => &s.name,
             NodeSpec::Queue(q) => &q.name,
             NodeSpec::Store(s) => &s.name,
+            NodeSpec::LoadBalancer(l) => &l.name,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -177,6 +249,7 @@ impl NodeSpec {
             NodeSpec::Server(_) => "server",
             NodeSpec::Queue(_) => "queue",
             NodeSpec::Store(_) => "store",
+            NodeSpec::LoadBalancer(_) => "load_balancer",
         }
     }
 }

@@ -56,6 +56,22 @@ pub enum NodeKind {
         store: usize,
         index: usize,
     },
+    LoadBalancer(LoadBalancerV),
+}
+
+/// A load balancer: backends resolved to node indices, times in ns.
+#[derive(Clone, Debug)]
+pub struct LoadBalancerV {
+    pub backends: Vec<usize>,
+    /// One per backend.
+    pub weights: Vec<u32>,
+    /// One per backend.
+    pub pools: Vec<u32>,
+    pub policy: crate::components::load_balancer::PolicySpec,
+    pub health: Option<crate::components::load_balancer::ActiveCheckConfig>,
+    pub passive: Option<crate::components::load_balancer::PassiveConfig>,
+    pub timeout: Option<SimTime>,
+    pub ewma_alpha: f64,
 }
 
 /// A replicated store group.
@@ -85,6 +101,7 @@ impl NodeKind {
             NodeKind::Server(_) => "server",
             NodeKind::Queue(_) => "queue",
             NodeKind::Replica { .. } => "replica",
+            NodeKind::LoadBalancer(_) => "load_balancer",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod world;
 
 use crate::components::client::Client;
 use crate::components::faults::FaultInjector;
+use crate::components::load_balancer::LoadBalancer;
 use crate::components::mq::MessageQueue;
 use crate::components::network::{NetCounters, Network};
 use crate::components::server::Server;
@@ -30,6 +31,14 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
             NodeKind::Server(s) => Some(rec.add_node(&node.name, "server", s.workers, true)),
             NodeKind::Queue(q) => Some(rec.add_node(&node.name, "queue", q.consumers, true)),
             NodeKind::Client(_) | NodeKind::Replica { .. } => None,
+            NodeKind::LoadBalancer(lb) => {
+                let names = lb
+                    .backends
+                    .iter()
+                    .map(|&b| sc.nodes.get(b).map(|n| n.name.clone()).unwrap_or_default())
+                    .collect();
+                Some(rec.add_lb(&node.name, names))
+            }
         })
         .collect();
     let world = SimWorld {
@@ -55,6 +64,10 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
             NodeKind::Queue(q) => sim.add(
                 &node.name,
                 Box::new(MessageQueue::new(q.clone(), metric_ids[i].unwrap_or(0))),
+            ),
+            NodeKind::LoadBalancer(lb) => sim.add(
+                &node.name,
+                Box::new(LoadBalancer::new(lb.clone(), metric_ids[i].unwrap_or(0))),
             ),
             NodeKind::Replica { store, index } => {
                 let st = &sc.stores[*store];
@@ -264,7 +277,9 @@ pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
                     }),
                 )
             }
-            NodeKind::Client(_) | NodeKind::Replica { .. } => (None, None),
+            NodeKind::Client(_) | NodeKind::Replica { .. } | NodeKind::LoadBalancer(_) => {
+                (None, None)
+            }
         })
         .collect()
 }
@@ -404,6 +419,78 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// Per load balancer: backend shares and latency, load imbalance, failure detection.
+fn lb_metrics(m: &mut Vec<(String, f64)>, rec: &crate::metrics::Recorder) {
+    for lb in &rec.lbs {
+        let total: u64 = lb.forwarded.iter().sum();
+        let n = lb.forwarded.len();
+        for (b, name) in lb.backends.iter().enumerate() {
+            let c = lb.forwarded[b];
+            m.push((format!("lb.{}.backend.{name}.requests", lb.name), c as f64));
+            m.push((
+                format!("lb.{}.backend.{name}.share", lb.name),
+                if total > 0 {
+                    c as f64 / total as f64
+                } else {
+                    f64::NAN
+                },
+            ));
+            let h = &lb.latency[b];
+            m.push((
+                format!("lb.{}.backend.{name}.latency_ms_mean", lb.name),
+                if h.is_empty() {
+                    f64::NAN
+                } else {
+                    h.mean() / 1e6
+                },
+            ));
+            m.push((
+                format!("lb.{}.backend.{name}.latency_ms_p99", lb.name),
+                if h.is_empty() {
+                    f64::NAN
+                } else {
+                    ms(h.value_at_quantile(0.99))
+                },
+            ));
+        }
+        let max = lb.forwarded.iter().copied().max().unwrap_or(0);
+        let mean = if n > 0 { total as f64 / n as f64 } else { 0.0 };
+        m.push((
+            format!("lb.{}.load_imbalance", lb.name),
+            if mean > 0.0 {
+                max as f64 / mean
+            } else {
+                f64::NAN
+            },
+        ));
+        let detect = if lb.detect_ns.is_empty() {
+            f64::NAN
+        } else {
+            lb.detect_ns.iter().map(|&d| d as f64).sum::<f64>() / lb.detect_ns.len() as f64 / 1e9
+        };
+        m.push((format!("lb.{}.detect_s_mean", lb.name), detect));
+        m.push((
+            format!("lb.{}.detections", lb.name),
+            lb.detect_ns.len() as f64,
+        ));
+        m.push((
+            format!("lb.{}.sent_to_dead", lb.name),
+            lb.sent_to_dead as f64,
+        ));
+        m.push((
+            format!("lb.{}.false_ejections", lb.name),
+            lb.false_ejections as f64,
+        ));
+        m.push((format!("lb.{}.ejections", lb.name), lb.ejections as f64));
+        m.push((format!("lb.{}.no_backend", lb.name), lb.no_backend as f64));
+        m.push((
+            format!("lb.{}.backend_timeouts", lb.name),
+            lb.backend_timeouts as f64,
+        ));
+        m.push((format!("lb.{}.lost_crash", lb.name), lb.lost_crash as f64));
+    }
+}
+
 fn summarize(
     sc: &Scenario,
     seed: u64,
@@ -529,6 +616,7 @@ fn summarize(
             m.push((format!("class.{}.throughput_per_s", c.name), rate(hc.len())));
         }
     }
+    lb_metrics(&mut m, rec);
     let preds = predictions(sc);
     let mut nodes = Vec::new();
     let bucket_ns = rec.bucket_ns() as f64;

@@ -71,6 +71,14 @@ pub enum Msg {
     },
     /// Replication traffic between replicas of a store.
     Peer(crate::components::store::PeerMsg),
+    /// An active health check from a load balancer; servers answer at once.
+    HealthCheck {
+        id: u64,
+    },
+    /// The answer to a [`Msg::HealthCheck`].
+    HealthReply {
+        id: u64,
+    },
 }
 
 impl Msg {
@@ -83,6 +91,7 @@ impl Msg {
             Msg::Job { size_bytes, .. } => *size_bytes,
             Msg::JobAck { .. } => 64,
             Msg::Peer(p) => p.size_bytes(),
+            Msg::HealthCheck { .. } | Msg::HealthReply { .. } => 64,
         }
     }
 }

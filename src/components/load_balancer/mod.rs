@@ -8,9 +8,11 @@
 //! schedule events, read a clock, touch the network or draw randomness other
 //! than from the `SimRng` they are handed.
 
+pub mod component;
 pub mod health;
 pub mod policy;
 
+pub use component::LoadBalancer;
 pub use health::{
     ActiveCheckConfig, ActiveHealth, CheckPath, HealthError, HealthStatus, HeartbeatConfig,
     HeartbeatDetector, PassiveConfig, PassiveHealth, PassiveStats, PeerStatus, Transition,
