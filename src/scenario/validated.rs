@@ -53,6 +53,26 @@ pub enum NodeKind {
     Queue(QueueV),
     /// Replica `index` of store `store`.
     Replica { store: usize, index: usize },
+    Cache(CacheV),
+}
+
+/// A cache node (see `components::cache::component`).
+#[derive(Clone, Debug)]
+pub struct CacheV {
+    /// Node index of the backing node.
+    pub origin: usize,
+    pub pattern: super::spec::CachePattern,
+    /// Eviction, capacities and TTL of the store.
+    pub store: crate::components::cache::CacheConfig,
+    /// Write-back flush period.
+    pub flush_interval: SimTime,
+    pub batch_size: u32,
+    pub refresh_fraction: f64,
+    /// Lookup time.
+    pub service: Dist,
+    /// Node indices of the other shards (distributed cache); empty = standalone.
+    pub peers: Vec<usize>,
+    pub placement: super::spec::CachePlacement,
 }
 
 /// A replicated store group.
@@ -82,6 +102,7 @@ impl NodeKind {
             NodeKind::Server(_) => "server",
             NodeKind::Queue(_) => "queue",
             NodeKind::Replica { .. } => "replica",
+            NodeKind::Cache(_) => "cache",
         }
     }
 }
@@ -179,6 +200,8 @@ pub struct ServerV {
     pub calls: Vec<CallV>,
     /// The model this server was described from, if any.
     pub model: Option<String>,
+    /// Keeps a key → value map (writes store, reads return).
+    pub data: bool,
 }
 
 #[derive(Clone, Debug)]
