@@ -51,6 +51,7 @@ fn lru_hit_ratio_matches_che_approximation_for_two_sizes() {
         let lookups = metric(&r, "cache.cache.hits") + metric(&r, "cache.cache.misses");
         assert!(lookups > 45_000.0, "too few lookups: {lookups}");
         let che = che_hit_ratio(&pop, capacity as f64);
+        eprintln!("LRU C = {capacity}: measured {measured:.4}, Che {che:.4}, {lookups} lookups");
         assert!(
             (measured - che).abs() <= 0.02,
             "C = {capacity}: measured hit ratio {measured:.4} vs Che {che:.4}"
@@ -99,6 +100,9 @@ fn write_back_crash_loses_about_rate_times_half_flush_interval() {
     }
     let mean = total / runs as f64;
     let expected = 1000.0 * 0.1 / 2.0;
+    eprintln!(
+        "write-back: mean lost writes per crash {mean:.2} over {runs} runs, W·F/2 = {expected}"
+    );
     assert!(
         (mean - expected).abs() <= 0.1 * expected,
         "mean lost writes per crash {mean:.2} vs W·F/2 = {expected}"
@@ -152,4 +156,34 @@ fn cache_scenario_errors_are_reported_with_positions() {
     assert!(msg.contains("capacity_entries"), "{msg}");
     assert!(msg.contains("refresh_fraction"), "{msg}");
     assert!(msg.contains(":6:"), "no position on line 6: {msg}");
+}
+
+#[test]
+fn distributed_cache_forwards_each_key_to_its_owner_shard() {
+    // Two shards with consistent hashing; the client talks to shard a only. Keys
+    // owned by b are forwarded (about half, ±10 pp over 2000 uniform keys and ~9000
+    // requests), and both shards end up holding entries.
+    let text = r#"Scenario(
+    name: "shards",
+    duration_s: 3.0,
+    nodes: [
+        Client(name: "c", target: "a", workload: Poisson(rate_per_s: 3000.0), keys: Uniform(count: 2000)),
+        Cache(name: "a", origin: "db", peers: ["b"], placement: Some(ConsistentHash(vnodes: 200))),
+        Cache(name: "b", origin: "db", peers: ["a"], placement: Some(ConsistentHash(vnodes: 200))),
+        Server(name: "db", workers: 16, service: Constant(ms: 0.1), data: true),
+    ],
+    default_link: (latency: Constant(ms: 0.1)),
+)"#;
+    let r = run(text, 3);
+    let fwd = metric(&r, "cache.a.forwarded");
+    let total = metric(&r, "requests_ok");
+    let share = fwd / total;
+    eprintln!(
+        "forwarded share {share:.3}; entries a = {}, b = {}",
+        metric(&r, "cache.a.entries"),
+        metric(&r, "cache.b.entries")
+    );
+    assert!((share - 0.5).abs() < 0.1, "forwarded share {share}");
+    assert!(metric(&r, "cache.a.entries") > 500.0 && metric(&r, "cache.b.entries") > 500.0);
+    assert!(metric(&r, "cache_hit_ratio") > 0.5);
 }
