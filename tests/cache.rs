@@ -137,6 +137,7 @@ fn write_through_never_loses_an_acknowledged_write_on_crash() {
 }
 
 #[test]
+#[allow(clippy::err_expect)]
 fn cache_scenario_errors_are_reported_with_positions() {
     let text = r#"Scenario(
     name: "bad",

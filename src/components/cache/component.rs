@@ -12,6 +12,8 @@
 //! Writes that reach the origin without passing through a cache are not seen, and
 //! a read that overlaps a write is compared with the state at its answer.
 
+#![allow(clippy::collapsible_if)]
+
 use super::eviction::{CacheStore, Entry, Lookup, PutOutcome};
 use crate::components::hashring::{HashRing, ModuloPlacement, Placement};
 use crate::detrand::FastMap;
