@@ -7,8 +7,14 @@ use std::path::Path;
 
 fn metric_mean(text: &str, variant: &str, metric: &str, seeds: u64) -> f64 {
     let loaded = load_str(Path::new("scenarios/cap-partition.ron"), text).expect("valid");
-    let v = loaded.variants.iter().find(|v| v.name == variant).expect("variant");
-    let vals: Vec<f64> = (1..=seeds).map(|s| sim::run(&v.scenario, s).metric(metric).unwrap_or(f64::NAN)).collect();
+    let v = loaded
+        .variants
+        .iter()
+        .find(|v| v.name == variant)
+        .expect("variant");
+    let vals: Vec<f64> = (1..=seeds)
+        .map(|s| sim::run(&v.scenario, s).metric(metric).unwrap_or(f64::NAN))
+        .collect();
     vals.iter().sum::<f64>() / vals.len() as f64
 }
 
@@ -30,7 +36,10 @@ fn cp_designs_refuse_the_minority_and_stay_consistent() {
         assert_eq!(metric_mean(&t, "cp-raft", "lost_writes", seed_count), 0.0);
         assert_eq!(metric_mean(&t, "cp-raft", "stale_reads", seed_count), 0.0);
         let a = metric_mean(&t, "cp-raft", "availability_during_faults", seed_count);
-        assert!(a < 0.75, "Raft availability during the partition {a}: the minority side should fail");
+        assert!(
+            a < 0.75,
+            "Raft availability during the partition {a}: the minority side should fail"
+        );
         assert_eq!(metric_mean(&t, "cp-raft", "converged", seed_count), 1.0);
     }
 }
@@ -42,9 +51,16 @@ fn ap_designs_stay_available_and_pay_in_consistency() {
         let a = metric_mean(&t, v, "availability_during_faults", 3);
         assert!(a > 0.99, "{v}: availability during the partition {a}");
         let s = metric_mean(&t, v, "stale_reads", 3);
-        assert!(s > 0.0, "{v}: an AP design under partition should serve stale reads");
+        assert!(
+            s > 0.0,
+            "{v}: an AP design under partition should serve stale reads"
+        );
         assert_eq!(metric_mean(&t, v, "linearizable", 3), 0.0, "{v}");
-        assert_eq!(metric_mean(&t, v, "converged", 3), 1.0, "{v}: replicas converge after the heal");
+        assert_eq!(
+            metric_mean(&t, v, "converged", 3),
+            1.0,
+            "{v}: replicas converge after the heal"
+        );
     }
 }
 
@@ -52,7 +68,13 @@ fn ap_designs_stay_available_and_pay_in_consistency() {
 fn naive_failover_splits_the_brain_and_loses_acknowledged_writes() {
     let t = short();
     let sb = metric_mean(&t, "leader-async-naive", "split_brain_s", 3);
-    assert!(sb > 1.0, "split brain lasted {sb} s; the isolated old leader keeps accepting writes");
+    assert!(
+        sb > 1.0,
+        "split brain lasted {sb} s; the isolated old leader keeps accepting writes"
+    );
     let lost = metric_mean(&t, "leader-async-naive", "lost_writes", 3);
-    assert!(lost > 0.0, "acknowledged writes of the deposed leader must be lost after the heal");
+    assert!(
+        lost > 0.0,
+        "acknowledged writes of the deposed leader must be lost after the heal"
+    );
 }

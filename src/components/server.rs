@@ -5,12 +5,12 @@
 //! worker while it waits on calls; a non-blocking one releases it.
 
 use crate::engine::{Component, NodeId, SimTime};
-use crate::scenario::spec::Gather;
+use crate::scenario::spec::{Gather, OpSpec};
 use crate::scenario::validated::{CallV, ServerV};
 use crate::sim::msg::{Msg, Request, Response, Status};
 use crate::sim::world::{Ctx, SimWorld};
 use std::any::Any;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 const T_SERVICE: u64 = 0;
 const T_CALL_TIMEOUT: u64 = 1;
@@ -51,6 +51,8 @@ pub struct Server {
     jobs: Vec<Job>,
     free: Vec<u32>,
     generation: u64,
+    /// Key → value (only with `data: true`); survives crashes (a durable database).
+    data: BTreeMap<u64, i64>,
 }
 
 impl Server {
@@ -63,6 +65,7 @@ impl Server {
             jobs: Vec::new(),
             free: Vec::new(),
             generation: 0,
+            data: BTreeMap::new(),
         }
     }
 
@@ -203,14 +206,34 @@ impl Server {
         }
     }
 
-    fn finish(&mut self, ctx: &mut Ctx<'_>, slot: u32, status: Status) {
+    fn finish(&mut self, ctx: &mut Ctx<'_>, slot: u32, mut status: Status) {
         let j = self.jobs[slot as usize];
+        let mut value = None;
+        if self.cfg.data && status == Status::Ok {
+            // The tiny database (`data: true`): writes store, reads return, cas compares.
+            let key = j.req.key;
+            match j.req.op {
+                OpSpec::Write => {
+                    self.data.insert(key, j.req.value);
+                }
+                OpSpec::Read => value = self.data.get(&key).copied(),
+                OpSpec::Cas => {
+                    let cur = self.data.get(&key).copied().unwrap_or(i64::MIN);
+                    if cur == j.req.expected {
+                        self.data.insert(key, j.req.value);
+                    } else {
+                        status = Status::Fail;
+                        value = (cur != i64::MIN).then_some(cur);
+                    }
+                }
+            }
+        }
         ctx.send(
             j.from,
             Msg::Response(Response {
                 id: j.req.id,
                 status,
-                value: None,
+                value,
                 size_bytes: j.req.response_bytes,
                 redirect: crate::sim::msg::NO_REDIRECT,
             }),

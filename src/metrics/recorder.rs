@@ -71,8 +71,34 @@ pub struct NodeLevels {
     pub sojourn: Option<Histogram<u64>>,
 }
 
+/// Counters of one cache node (measured interval only, except the end levels).
+#[derive(Clone, Debug, Default)]
+pub struct CacheCounters {
+    pub name: String,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    /// Acknowledged writes lost (dirty entries dropped by a crash).
+    pub lost_writes: u64,
+    /// Reads answered with a value other than the latest acknowledged write.
+    pub stale_reads: u64,
+    /// Write-back flushes sent to the origin (entries).
+    pub flushed: u64,
+    /// Refresh-ahead refreshes sent to the origin.
+    pub refreshes: u64,
+    /// Requests forwarded to the owning peer (distributed cache).
+    pub forwarded: u64,
+    /// Bytes and entries held at the end of the run.
+    pub memory_bytes: u64,
+    pub entries: u64,
+    /// Per bucket: (hits, misses).
+    pub buckets: Vec<(u64, u64)>,
+}
+
 /// Everything a run records.
 pub struct Recorder {
+    /// Cache nodes' counters.
+    pub caches: Vec<CacheCounters>,
     pub warmup: WarmupV,
     /// When measurement started (end of warm-up), once known.
     pub measure_from: Option<SimTime>,
@@ -161,6 +187,7 @@ impl Recorder {
             in_system_area: 0.0,
             nodes: Vec::new(),
             lbs: Vec::new(),
+            caches: Vec::new(),
         }
     }
 
@@ -239,6 +266,42 @@ impl Recorder {
     pub fn lb_lost(&mut self, lb: usize, now: SimTime, count: u64) {
         if self.measuring(now) {
             self.lbs[lb].lost_crash += count;
+        }
+    }
+
+    /// Register a cache node; returns its index.
+    pub fn add_cache(&mut self, name: &str) -> usize {
+        self.caches.push(CacheCounters {
+            name: name.to_string(),
+            buckets: vec![(0, 0); self.n_buckets],
+            ..CacheCounters::default()
+        });
+        self.caches.len() - 1
+    }
+
+    /// A cache lookup that hit or missed.
+    #[inline]
+    pub fn cache_lookup(&mut self, cache: usize, now: SimTime, hit: bool) {
+        if self.measuring(now) {
+            let b = self.bucket_of(now);
+            let c = &mut self.caches[cache];
+            if hit {
+                c.hits += 1;
+                c.buckets[b].0 += 1;
+            } else {
+                c.misses += 1;
+                c.buckets[b].1 += 1;
+            }
+        }
+    }
+
+    /// A cache's counters, if `now` is measured (for plain counts).
+    #[inline]
+    pub fn cache_counters(&mut self, cache: usize, now: SimTime) -> Option<&mut CacheCounters> {
+        if self.measuring(now) {
+            self.caches.get_mut(cache)
+        } else {
+            None
         }
     }
 

@@ -974,6 +974,7 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
             NodeSpec::LoadBalancer(lb) => {
                 NodeKind::LoadBalancer(validate_lb(&mut v, &p, lb, &names, &kinds))
             }
+            NodeSpec::Cache(c) => NodeKind::Cache(validate_cache(&mut v, &p, c, &names, &kinds)),
             NodeSpec::Queue(q) => {
                 if q.capacity == 0 {
                     v.err(
@@ -1422,6 +1423,12 @@ fn check_routes(
                     if b < n {
                         need.push((i, b, format!("nodes[{}].backends[{k}]", spec_index[i])));
                     }
+                }
+            }
+            NodeKind::Cache(c) => {
+                need.push((i, c.origin, format!("nodes[{}].origin", spec_index[i])));
+                for (k, &p) in c.peers.iter().enumerate() {
+                    need.push((i, p, format!("nodes[{}].peers[{k}]", spec_index[i])));
                 }
             }
             NodeKind::Queue(_) => {}
@@ -2029,6 +2036,137 @@ fn schedule_points(v: &mut V<'_, '_>, wp: &str, segments: &[RateSegment]) -> Vec
     pts
 }
 
+fn validate_cache(
+    v: &mut V<'_, '_>,
+    p: &str,
+    c: &CacheSpec,
+    names: &[&str],
+    kinds: &[&str],
+) -> CacheV {
+    use crate::components::cache::{CacheConfig, eviction::MAX_ENTRIES};
+    let origin = v.node_ref(&format!("{p}.origin"), &c.origin, names);
+    if origin != usize::MAX {
+        if names[origin] == c.name {
+            v.err(
+                &format!("{p}.origin"),
+                format!("cache `{}` cannot be its own origin", c.name),
+                "name the backing node, e.g. a `Server` with `data: true`",
+            );
+        } else if kinds[origin] == "client" || kinds[origin] == "queue" {
+            v.err(&format!("{p}.origin"), format!("`{}` is a {} and cannot answer requests", c.origin, kinds[origin]), "the origin is a server (with `data: true` to hold values), a store replica or another cache");
+        }
+    }
+    if c.capacity_entries == Some(0) {
+        v.err(
+            &format!("{p}.capacity_entries"),
+            "`capacity_entries` is 0: the cache could hold nothing",
+            "leave it out for no limit, or set e.g. `capacity_entries: Some(1000)`",
+        );
+    }
+    if c.capacity_entries.is_some_and(|n| n > MAX_ENTRIES) {
+        v.err(
+            &format!("{p}.capacity_entries"),
+            format!("`capacity_entries` is above the limit of {MAX_ENTRIES}"),
+            "",
+        );
+    }
+    if c.capacity_bytes == Some(0) {
+        v.err(
+            &format!("{p}.capacity_bytes"),
+            "`capacity_bytes` is 0: the cache could hold nothing",
+            "leave it out for no limit, or set e.g. `capacity_bytes: Some(1000000)`",
+        );
+    }
+    let ttl = v.ms(&format!("{p}.ttl_ms"), c.ttl_ms);
+    let flush_interval = v
+        .ms(&format!("{p}.flush_interval_ms"), c.flush_interval_ms)
+        .unwrap_or(SimTime::from_ms(1000));
+    let batch_size = c.batch_size.unwrap_or(100);
+    if batch_size == 0 {
+        v.err(
+            &format!("{p}.batch_size"),
+            "`batch_size` must be at least 1",
+            "e.g. `batch_size: Some(100)`",
+        );
+    }
+    let refresh_fraction = c.refresh_fraction.unwrap_or(0.2);
+    if !(refresh_fraction > 0.0 && refresh_fraction < 1.0) {
+        v.err(
+            &format!("{p}.refresh_fraction"),
+            format!("`refresh_fraction` must be within (0, 1) (got {refresh_fraction})"),
+            "e.g. `refresh_fraction: Some(0.2)`: refresh on hits in the last 20% of the TTL",
+        );
+    }
+    if c.pattern == CachePattern::RefreshAhead && ttl.is_none() {
+        v.err(
+            &format!("{p}.pattern"),
+            "refresh-ahead needs a `ttl_ms`",
+            "set e.g. `ttl_ms: Some(1000.0)`",
+        );
+    }
+    if c.pattern != CachePattern::WriteBack
+        && (c.flush_interval_ms.is_some() || c.batch_size.is_some())
+    {
+        v.err(
+            &format!("{p}.pattern"),
+            "`flush_interval_ms` and `batch_size` only apply to `pattern: WriteBack`",
+            "remove them or use `pattern: WriteBack`",
+        );
+    }
+    let service = match &c.service {
+        Some(d) => v.dist(&format!("{p}.service"), d),
+        None => Dist::Constant(50_000.0),
+    };
+    let mut peers = Vec::new();
+    for (k, name) in c.peers.iter().enumerate() {
+        let id = v.node_ref(&format!("{p}.peers[{k}]"), name, names);
+        if id != usize::MAX {
+            if kinds[id] != "cache" {
+                v.err(
+                    &format!("{p}.peers[{k}]"),
+                    format!("peer `{name}` is not a cache"),
+                    "peers are the other `Cache(...)` shards",
+                );
+            } else if names[id] == c.name || peers.contains(&id) {
+                v.err(
+                    &format!("{p}.peers[{k}]"),
+                    format!("peer `{name}` is listed twice (or is this cache)"),
+                    "list every other shard once",
+                );
+            }
+        }
+        peers.push(id);
+    }
+    let placement = c
+        .placement
+        .unwrap_or(CachePlacement::ConsistentHash { vnodes: 100 });
+    if let CachePlacement::ConsistentHash { vnodes: 0 } = placement {
+        v.err(
+            &format!("{p}.placement"),
+            "`vnodes` must be at least 1",
+            "e.g. `ConsistentHash(vnodes: 100)`",
+        );
+    }
+    let store = CacheConfig {
+        policy: c.eviction,
+        capacity_entries: c.capacity_entries,
+        capacity_bytes: c.capacity_bytes,
+        ttl_ns: ttl.map(|t| t.as_ns().max(1)),
+        ttl_mode: c.ttl_mode,
+    };
+    CacheV {
+        origin,
+        pattern: c.pattern,
+        store,
+        flush_interval,
+        batch_size: batch_size.max(1),
+        refresh_fraction,
+        service,
+        peers,
+        placement,
+    }
+}
+
 fn validate_server(
     v: &mut V<'_, '_>,
     p: &str,
@@ -2197,6 +2335,7 @@ fn validate_server(
         blocking,
         calls,
         model: s.model.clone(),
+        data: s.data,
     }
 }
 

@@ -128,6 +128,72 @@ pub enum NodeSpec {
     Queue(QueueSpec),
     Store(StoreSpec),
     LoadBalancer(LoadBalancerSpec),
+    Cache(CacheSpec),
+}
+
+/// How a cache handles reads and writes (see `components::cache::component`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum CachePattern {
+    /// Read: hit answers, miss fetches from origin then populates. Write: origin, then invalidate.
+    #[default]
+    CacheAside,
+    /// Misses fetched and stored by the cache; writes go to origin and invalidate.
+    ReadThrough,
+    /// Write to origin, then update the cache; ack after both.
+    WriteThrough,
+    /// Write to origin only and invalidate the cached entry.
+    WriteAround,
+    /// Ack after caching; dirty entries flushed to origin periodically and on eviction.
+    WriteBack,
+    /// Read-through, plus an asynchronous refresh of entries hit near the end of their TTL.
+    RefreshAhead,
+}
+
+/// How a distributed cache maps keys to its shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum CachePlacement {
+    ConsistentHash { vnodes: u32 },
+    Modulo,
+}
+
+/// A cache node in front of an `origin` (any node that answers requests).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSpec {
+    pub name: String,
+    /// Backing node (e.g. a `Server` with `data: true`).
+    pub origin: String,
+    #[serde(default)]
+    pub pattern: CachePattern,
+    #[serde(default)]
+    pub eviction: crate::components::cache::EvictionPolicy,
+    #[serde(default)]
+    pub capacity_entries: Option<u64>,
+    #[serde(default)]
+    pub capacity_bytes: Option<u64>,
+    #[serde(default)]
+    pub ttl_ms: Option<f64>,
+    #[serde(default)]
+    pub ttl_mode: crate::components::cache::TtlMode,
+    /// Write-back: flush period (default 1000 ms).
+    #[serde(default)]
+    pub flush_interval_ms: Option<f64>,
+    /// Write-back: most dirty entries flushed per period (default 100).
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    /// Refresh-ahead: a hit within this fraction of the TTL from expiry refreshes (default 0.2).
+    #[serde(default)]
+    pub refresh_fraction: Option<f64>,
+    /// Lookup time (default Constant(0.05 ms)).
+    #[serde(default)]
+    pub service: Option<DistSpec>,
+    /// Other cache nodes sharing the key space with this one (distributed cache):
+    /// requests for keys owned by a peer are forwarded to it. Every shard lists the others.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Key placement across this cache and its `peers` (default `ConsistentHash(vnodes: 100)`).
+    #[serde(default)]
+    pub placement: Option<CachePlacement>,
 }
 
 /// A load balancer in front of `backends` (node names); clients and servers
@@ -241,6 +307,7 @@ impl NodeSpec {
             NodeSpec::Queue(q) => &q.name,
             NodeSpec::Store(s) => &s.name,
             NodeSpec::LoadBalancer(l) => &l.name,
+            NodeSpec::Cache(c) => &c.name,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -250,6 +317,7 @@ impl NodeSpec {
             NodeSpec::Queue(_) => "queue",
             NodeSpec::Store(_) => "store",
             NodeSpec::LoadBalancer(_) => "load_balancer",
+            NodeSpec::Cache(_) => "cache",
         }
     }
 }
@@ -431,6 +499,9 @@ pub struct ServerSpec {
     /// Downstream calls made after the service time, in order.
     #[serde(default)]
     pub calls: Option<Vec<CallStep>>,
+    /// Keep a key → value map (a tiny database): writes store the value, reads return it.
+    #[serde(default)]
+    pub data: bool,
 }
 
 /// Fields of a server model file (`models/*.ron` starting with `Server(`).

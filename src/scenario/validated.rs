@@ -57,6 +57,26 @@ pub enum NodeKind {
         index: usize,
     },
     LoadBalancer(LoadBalancerV),
+    Cache(CacheV),
+}
+
+/// A cache node (see `components::cache::component`).
+#[derive(Clone, Debug)]
+pub struct CacheV {
+    /// Node index of the backing node.
+    pub origin: usize,
+    pub pattern: super::spec::CachePattern,
+    /// Eviction, capacities and TTL of the store.
+    pub store: crate::components::cache::CacheConfig,
+    /// Write-back flush period.
+    pub flush_interval: SimTime,
+    pub batch_size: u32,
+    pub refresh_fraction: f64,
+    /// Lookup time.
+    pub service: Dist,
+    /// Node indices of the other shards (distributed cache); empty = standalone.
+    pub peers: Vec<usize>,
+    pub placement: super::spec::CachePlacement,
 }
 
 /// A load balancer: backends resolved to node indices, times in ns.
@@ -102,6 +122,7 @@ impl NodeKind {
             NodeKind::Queue(_) => "queue",
             NodeKind::Replica { .. } => "replica",
             NodeKind::LoadBalancer(_) => "load_balancer",
+            NodeKind::Cache(_) => "cache",
         }
     }
 }
@@ -221,6 +242,8 @@ pub struct ServerV {
     pub calls: Vec<CallV>,
     /// The model this server was described from, if any.
     pub model: Option<String>,
+    /// Keeps a key → value map (writes store, reads return).
+    pub data: bool,
 }
 
 #[derive(Clone, Debug)]

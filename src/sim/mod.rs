@@ -5,6 +5,7 @@ pub mod consistency;
 pub mod msg;
 pub mod world;
 
+use crate::components::cache::Cache;
 use crate::components::client::Client;
 use crate::components::faults::FaultInjector;
 use crate::components::load_balancer::LoadBalancer;
@@ -30,6 +31,7 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         .map(|node| match &node.kind {
             NodeKind::Server(s) => Some(rec.add_node(&node.name, "server", s.workers, true)),
             NodeKind::Queue(q) => Some(rec.add_node(&node.name, "queue", q.consumers, true)),
+            NodeKind::Cache(_) => Some(rec.add_node(&node.name, "cache", 1, true)),
             NodeKind::Client(_) | NodeKind::Replica { .. } => None,
             NodeKind::LoadBalancer(lb) => {
                 let names = lb
@@ -41,6 +43,11 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
             }
         })
         .collect();
+    let cache_ids: Vec<Option<usize>> = sc
+        .nodes
+        .iter()
+        .map(|node| matches!(node.kind, NodeKind::Cache(_)).then(|| rec.add_cache(&node.name)))
+        .collect();
     let world = SimWorld {
         net: Network::new(seed, n + 1, &sc.links, sc.default_link.as_ref()),
         rec,
@@ -48,6 +55,7 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         node_events: Vec::new(),
         store_events: Vec::new(),
         history: Vec::new(),
+        cache_latest: std::collections::BTreeMap::new(),
     };
     let mut sim = Sim::new(seed, world);
     let mut client_index = 0;
@@ -68,6 +76,15 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
             NodeKind::LoadBalancer(lb) => sim.add(
                 &node.name,
                 Box::new(LoadBalancer::new(lb.clone(), metric_ids[i].unwrap_or(0))),
+            ),
+            NodeKind::Cache(c) => sim.add(
+                &node.name,
+                Box::new(Cache::new(
+                    c.clone(),
+                    i,
+                    metric_ids[i].unwrap_or(0),
+                    cache_ids[i].unwrap_or(0),
+                )),
             ),
             NodeKind::Replica { store, index } => {
                 let st = &sc.stores[*store];
@@ -109,6 +126,13 @@ pub struct TsRow {
     /// Keys whose replicas disagree at the end of the bucket (NaN without stores).
     #[serde(default)]
     pub divergent_keys: f64,
+    /// Hit ratio of all caches' lookups in this bucket (NaN without caches).
+    #[serde(default = "nan")]
+    pub cache_hit_ratio: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Per node summary.
@@ -280,6 +304,7 @@ pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
             NodeKind::Client(_) | NodeKind::Replica { .. } | NodeKind::LoadBalancer(_) => {
                 (None, None)
             }
+            NodeKind::Cache(_) => (lam[i], None),
         })
         .collect()
 }
@@ -617,6 +642,46 @@ fn summarize(
         }
     }
     lb_metrics(&mut m, rec);
+    // Caches: hit ratio (overall and per cache), evictions, lost writes, stale reads, memory.
+    if !rec.caches.is_empty() {
+        let (h, mi): (u64, u64) = rec
+            .caches
+            .iter()
+            .fold((0, 0), |a, c| (a.0 + c.hits, a.1 + c.misses));
+        let ratio = |h: u64, mi: u64| {
+            if h + mi > 0 {
+                h as f64 / (h + mi) as f64
+            } else {
+                f64::NAN
+            }
+        };
+        m.push(("cache_hit_ratio".into(), ratio(h, mi)));
+        for c in &rec.caches {
+            m.push((
+                format!("cache.{}.hit_ratio", c.name),
+                ratio(c.hits, c.misses),
+            ));
+            m.push((format!("cache.{}.hits", c.name), c.hits as f64));
+            m.push((format!("cache.{}.misses", c.name), c.misses as f64));
+            m.push((format!("cache.{}.evictions", c.name), c.evictions as f64));
+            m.push((
+                format!("cache.{}.lost_writes", c.name),
+                c.lost_writes as f64,
+            ));
+            m.push((
+                format!("cache.{}.stale_reads", c.name),
+                c.stale_reads as f64,
+            ));
+            m.push((format!("cache.{}.flushed", c.name), c.flushed as f64));
+            m.push((format!("cache.{}.refreshes", c.name), c.refreshes as f64));
+            m.push((format!("cache.{}.forwarded", c.name), c.forwarded as f64));
+            m.push((
+                format!("cache.{}.memory_bytes", c.name),
+                c.memory_bytes as f64,
+            ));
+            m.push((format!("cache.{}.entries", c.name), c.entries as f64));
+        }
+    }
     let preds = predictions(sc);
     let mut nodes = Vec::new();
     let bucket_ns = rec.bucket_ns() as f64;
@@ -716,6 +781,16 @@ fn summarize(
             latency_ms_p999: qb(0.999),
             stale_reads: 0,
             divergent_keys: f64::NAN,
+            cache_hit_ratio: {
+                let (h, mi) = rec.caches.iter().fold((0u64, 0u64), |a, c| {
+                    (a.0 + c.buckets[b].0, a.1 + c.buckets[b].1)
+                });
+                if h + mi > 0 {
+                    h as f64 / (h + mi) as f64
+                } else {
+                    f64::NAN
+                }
+            },
         });
     }
     let mut cdf = Vec::new();

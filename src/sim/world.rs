@@ -17,6 +17,9 @@ pub struct SimWorld {
     pub store_events: Vec<(SimTime, u32, u32, crate::components::store::StoreEvent, u64)>,
     /// Every client operation on a store, completed or given up.
     pub history: Vec<HistRecord>,
+    /// Per (origin node, key): the last write value a cache acknowledged, for
+    /// caches' stale-read detection.
+    pub cache_latest: std::collections::BTreeMap<(u32, u64), i64>,
 }
 
 /// One client operation on a store, for the consistency checkers.

@@ -5,12 +5,14 @@
 //! The cache component (cache-aside, read-through, write-through, ...) builds on
 //! [`CacheStore`].
 
+pub mod component;
 pub mod eviction;
 pub mod theory;
 
 #[cfg(test)]
 mod validation;
 
+pub use component::Cache;
 pub use eviction::{
     CacheConfig, CacheConfigError, CacheStats, CacheStore, Entry, EvictionPolicy, Lookup,
     PutOutcome, TtlMode,
