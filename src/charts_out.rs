@@ -74,6 +74,10 @@ pub fn metric_label(m: &str) -> String {
         " (ms)"
     } else if m.ends_with("_per_s") {
         " (per s)"
+    } else if m.contains("imbalance") {
+        " (max / mean)"
+    } else if m.contains("ratio") || m.ends_with("share") {
+        " (fraction)"
     } else if m.contains("availability")
         || m.ends_with("_rate")
         || m.contains("utilization")
