@@ -539,3 +539,40 @@ fn variant_filter_reports_only_the_chosen_variant() {
     assert_eq!(names, ["two"], "summary.json lists {names:?}");
     assert!(!stdout.lines().any(|l| l.starts_with("one")), "{stdout}");
 }
+
+/// Stores, balancers and caches (health checks, replication timers, write-back
+/// flushes) keep results independent of the thread count, byte for byte.
+#[test]
+fn every_component_kind_is_deterministic_across_thread_counts() {
+    let tmp = Tmp::new("kinds");
+    let cap = edited(
+        "scenarios/cap-partition.ron",
+        &tmp,
+        "cap.ron",
+        &[
+            ("duration_s: 60.0", "duration_s: 25.0"),
+            ("(at_s: 20.0, for_s: 20.0,", "(at_s: 10.0, for_s: 8.0,"),
+        ],
+    );
+    let lb = edited("scenarios/lb-algorithms.ron", &tmp, "lb.ron", &[]);
+    let cache = edited("scenarios/cache-policies.ron", &tmp, "cache.ron", &[]);
+    for (name, scen) in [("cap", &cap), ("lb", &lb), ("cache", &cache)] {
+        let (j1, j2) = (
+            tmp.join(&format!("{name}-J1")),
+            tmp.join(&format!("{name}-J2")),
+        );
+        for (jobs, out) in [("1", &j1), ("2", &j2)] {
+            ok(&[
+                "run",
+                s(scen),
+                "--seeds",
+                "2",
+                "--jobs",
+                jobs,
+                "--out",
+                s(out),
+            ]);
+        }
+        assert_same_tree(&j1, &j2);
+    }
+}
