@@ -76,9 +76,9 @@ pub fn metric_label(m: &str) -> String {
         " (per s)"
     } else if m.contains("imbalance") {
         " (max / mean)"
-    } else if m.contains("ratio") || m.ends_with("share") {
-        " (fraction)"
-    } else if m.contains("availability")
+    } else if m.contains("ratio")
+        || m.ends_with("share")
+        || m.contains("availability")
         || m.ends_with("_rate")
         || m.contains("utilization")
         || m.contains("p_wait")
