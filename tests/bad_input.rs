@@ -297,6 +297,9 @@ bad_files! {
     unreachable_call_target_is_reported => "unreachable-call.ron",
     // Values out of range.
     zero_rate_is_rejected => "zero-rate.ron",
+    store_quorum_larger_than_n_is_rejected => "store-quorum-too-large.ron",
+    unknown_balancer_backend_is_reported => "lb-unknown-backend.ron",
+    unknown_cache_origin_is_reported => "cache-unknown-origin.ron",
     negative_latency_is_rejected => "negative-latency.ron",
     zero_workers_are_rejected => "zero-workers.ron",
     loss_above_one_is_rejected => "loss-above-one.ron",
