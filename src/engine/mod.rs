@@ -227,7 +227,9 @@ impl<M, W: World<M>> Sim<M, W> {
             if self.events >= max_events {
                 break RunEnd::EventLimit;
             }
-            let ev = self.queue.pop().expect("peeked");
+            let Some((_, ev)) = self.queue.pop() else {
+                break RunEnd::Idle;
+            };
             self.now = time;
             self.events += 1;
             let target = ev.target;
