@@ -295,6 +295,7 @@ bad_files! {
     enqueue_to_a_server_is_reported => "enqueue-not-queue.ron",
     unreachable_client_target_is_reported => "unreachable-target.ron",
     unreachable_call_target_is_reported => "unreachable-call.ron",
+    path_through_another_client_is_not_a_route => "route-through-client.ron",
     // Values out of range.
     zero_rate_is_rejected => "zero-rate.ron",
     store_quorum_larger_than_n_is_rejected => "store-quorum-too-large.ron",

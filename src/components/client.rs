@@ -88,31 +88,11 @@ impl Client {
                 if *max_rate_per_ns <= 0.0 {
                     return None;
                 }
+                // Invert the integrated rate: exact for a piecewise-linear schedule.
+                let mass: f64 = if *poisson { Exp1.sample(ctx.rng) } else { 1.0 };
                 let now = ctx.now.as_ns() as f64;
-                if *poisson {
-                    // Thinning (Lewis–Shedler): candidates at the peak rate, kept with λ(t)/λmax.
-                    let mut t = now;
-                    for _ in 0..1_000_000 {
-                        let e: f64 = Exp1.sample(ctx.rng);
-                        t += e / max_rate_per_ns;
-                        let r = crate::scenario::validated::schedule_rate(points, t);
-                        if ctx.rng.random::<f64>() * max_rate_per_ns < r {
-                            return Some(SimTime::from_ns_f64(t - now));
-                        }
-                    }
-                    None
-                } else {
-                    // Evenly spaced at the current rate; idle periods are skipped in 1 ms steps.
-                    let mut t = now;
-                    for _ in 0..10_000_000 {
-                        let r = crate::scenario::validated::schedule_rate(points, t);
-                        if r > 0.0 {
-                            return Some(SimTime::from_ns_f64(t - now + 1.0 / r));
-                        }
-                        t += 1e6;
-                    }
-                    None
-                }
+                let t = crate::scenario::validated::schedule_advance(points, now, mass)?;
+                Some(SimTime::from_ns_f64(t - now))
             }
             WorkloadV::Closed { .. } => None,
         }

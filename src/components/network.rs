@@ -40,6 +40,9 @@ pub struct Network {
     hops: Vec<(u32, u8)>,
     default: Option<(LinkProps, SimRng)>,
     blocked: Vec<bool>,
+    /// Nodes that never forward traffic (clients): routes may start or end there
+    /// but never pass through.
+    endpoint_only: Vec<bool>,
     pub counters: NetCounters,
     pub partitioned: bool,
 }
@@ -70,9 +73,20 @@ impl Network {
             hops: Vec::new(),
             default: default.map(|d| (d.clone(), detrand::stream(seed, "link:default"))),
             blocked: vec![false; n * n],
+            endpoint_only: vec![false; n],
             counters: NetCounters::default(),
             partitioned: false,
         }
+    }
+
+    /// Mark nodes that must not relay traffic (clients). Routes are computed lazily,
+    /// so call this before the first message.
+    pub fn with_endpoints_only(mut self, endpoint_only: Vec<bool>) -> Self {
+        self.endpoint_only = endpoint_only;
+        self.endpoint_only.resize(self.n, false);
+        self.routes.iter_mut().for_each(|r| *r = None);
+        self.hops.clear();
+        self
     }
 
     fn route(&mut self, from: usize, to: usize) -> Option<(u32, u32)> {
@@ -87,17 +101,25 @@ impl Network {
             .map(|l| l.props.latency.mean_ns() + 1.0)
             .collect();
         let links = &self.links;
+        let endpoint_only = &self.endpoint_only;
+        // An edge touching an endpoint-only node other than `from` and `to` could
+        // only be used to pass through it: make it unusable.
+        let relay_ok = |x: usize| x == from || x == to || !endpoint_only[x];
         let res = petgraph::algo::astar(
             &self.graph,
             NodeIndex::new(from),
             |n| n.index() == to,
             |e| {
-                let l = &links[*e.weight()];
-                let _ = l;
-                weights[*e.weight()]
+                use petgraph::visit::EdgeRef;
+                if relay_ok(e.source().index()) && relay_ok(e.target().index()) {
+                    weights[*e.weight()]
+                } else {
+                    f64::INFINITY
+                }
             },
             |_| 0.0,
         );
+        let res = res.filter(|(cost, _)| cost.is_finite());
         let hops = res.and_then(|(_, path)| {
             let mut hops = Vec::with_capacity(path.len().saturating_sub(1));
             for w in path.windows(2) {

@@ -1383,6 +1383,32 @@ fn check_routes(
             g.add_edge(idx[l.to], idx[l.from], ());
         }
     }
+    // Clients are endpoints, never routers (as in `Network`): a path may start or
+    // end at a client but not pass through one.
+    let endpoint: Vec<bool> = nodes
+        .iter()
+        .map(|nd| matches!(nd.kind, NodeKind::Client(_)))
+        .collect();
+    let has_path = |a: usize, b: usize| -> bool {
+        let mut seen = vec![false; n];
+        let mut stack = vec![a];
+        seen[a] = true;
+        while let Some(x) = stack.pop() {
+            if x == b {
+                return true;
+            }
+            if x != a && endpoint[x] {
+                continue;
+            }
+            for y in g.neighbors(idx[x]) {
+                if !seen[y.index()] {
+                    seen[y.index()] = true;
+                    stack.push(y.index());
+                }
+            }
+        }
+        false
+    };
     let mut need: Vec<(usize, usize, String)> = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         match &node.kind {
@@ -1435,8 +1461,8 @@ fn check_routes(
         }
     }
     for (a, b, path) in need {
-        let there = petgraph::algo::has_path_connecting(&g, idx[a], idx[b], None);
-        let back = petgraph::algo::has_path_connecting(&g, idx[b], idx[a], None);
+        let there = has_path(a, b);
+        let back = has_path(b, a);
         if !there || !back {
             v.err(
                 &path,

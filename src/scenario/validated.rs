@@ -210,6 +210,48 @@ pub fn schedule_rate(points: &[(f64, f64)], t: f64) -> f64 {
     }
 }
 
+/// The time at which the integrated rate of a piecewise-linear schedule, counted
+/// from `t0`, reaches `mass`; `None` if it never does (the rate drops to zero for
+/// good). With `mass` ~ Exp(1) this is the next arrival of the non-homogeneous
+/// Poisson process (time-change theorem: Λ(T) − Λ(t0) ~ Exp(1)); with `mass` = 1
+/// arrivals are evenly spaced in expected count. Exact, and O(breakpoints passed):
+/// no thinning, so a tall spike does not slow the rest of the schedule down.
+pub fn schedule_advance(points: &[(f64, f64)], t0: f64, mass: f64) -> Option<f64> {
+    if points.is_empty() || !(mass.is_finite() && mass >= 0.0) {
+        return None;
+    }
+    let mut t = t0;
+    let mut left = mass;
+    let mut i = points.partition_point(|&(pt, _)| pt <= t);
+    loop {
+        if i == points.len() {
+            let r = points[i - 1].1;
+            return (r > 0.0).then(|| t + left / r);
+        }
+        let tb = points[i].0;
+        // Rate at t and just before the next breakpoint (linear in between).
+        let (ra, rb) = if i == 0 {
+            (points[0].1, points[0].1)
+        } else {
+            (schedule_rate(points, t), points[i].1)
+        };
+        let span = tb - t;
+        let piece = 0.5 * (ra + rb) * span;
+        if piece >= left && span > 0.0 {
+            // Solve ra·x + k·x²/2 = left for x in [0, span], k the slope; written
+            // as 2·left / (ra + √(ra² + 2·k·left)) it is stable for any sign of k.
+            let k = (rb - ra) / span;
+            let disc = (ra * ra + 2.0 * k * left).max(0.0);
+            let den = ra + disc.sqrt();
+            let x = if den > 0.0 { 2.0 * left / den } else { span };
+            return Some(t + x.min(span));
+        }
+        left -= piece;
+        t = tb;
+        i += 1;
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum KeysV {
     Uniform {

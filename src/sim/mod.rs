@@ -49,7 +49,12 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         .map(|node| matches!(node.kind, NodeKind::Cache(_)).then(|| rec.add_cache(&node.name)))
         .collect();
     let world = SimWorld {
-        net: Network::new(seed, n + 1, &sc.links, sc.default_link.as_ref()),
+        net: Network::new(seed, n + 1, &sc.links, sc.default_link.as_ref()).with_endpoints_only(
+            sc.nodes
+                .iter()
+                .map(|nd| matches!(nd.kind, NodeKind::Client(_)))
+                .collect(),
+        ),
         rec,
         slow: vec![1.0; n + 1],
         node_events: Vec::new(),
