@@ -398,14 +398,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                     points: (0..nv)
                         .filter(|&vi| info.variants[vi].name == *name)
                         .filter_map(|vi| {
-                            let x: f64 = info.variants[vi]
-                                .point_values
-                                .first()?
-                                .1
-                                .trim()
-                                .replace('_', "")
-                                .parse()
-                                .ok()?;
+                            let x = sweep_number(&info.variants[vi].point_values.first()?.1)?;
                             let a = agg(vi, &m)?;
                             Some(BandPoint {
                                 x,
@@ -417,6 +410,10 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                         .collect(),
                 })
                 .collect();
+            // Values spanning two decades or more (cache sizes, rates) read better on a log axis.
+            let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.x));
+            let (lo, hi) = xs.fold((f64::INFINITY, 0.0f64), |(l, h), x| (l.min(x), h.max(x)));
+            let log_x = lo > 0.0 && hi / lo >= 100.0;
             charts.push((
                 format!("sweep-{}", slug(&m)),
                 Chart::Lines {
@@ -425,6 +422,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                     y_label: metric_label(&m),
                     series,
                     log_y: m.contains("latency"),
+                    log_x,
                 },
                 format!("Mean over {nseeds} seed(s) per point; band: 95% confidence interval."),
             ));
@@ -479,6 +477,16 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
     }
     let model = report_model(info, runs, &aggs, refs);
     st.write("index.html", render_html(&model).as_bytes())
+}
+
+/// A swept value as a number: `8`, `1_000`, `0.5`, or an option `Some(100)`.
+fn sweep_number(v: &str) -> Option<f64> {
+    let v = v.trim();
+    let v = v
+        .strip_prefix("Some(")
+        .and_then(|x| x.strip_suffix(')'))
+        .unwrap_or(v);
+    v.trim().replace('_', "").parse().ok()
 }
 
 fn slug(s: &str) -> String {

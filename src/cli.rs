@@ -86,14 +86,21 @@ pub fn check(file: &Path) -> Result<String, CliError> {
         };
         writeln!(out, "\n{title}:").ok();
         let preds = sim::predictions(sc);
+        let why = sim::offered_load_explained(sc);
         for (i, node) in sc.nodes.iter().enumerate() {
             let (lam, pred) = &preds[i];
-            if matches!(node.kind, scenario::validated::NodeKind::Client(_)) {
+            if matches!(
+                node.kind,
+                scenario::validated::NodeKind::Client(_)
+                    | scenario::validated::NodeKind::Replica { .. }
+            ) {
                 continue;
             }
-            let lam_s = lam
-                .map(|l| format!("{l:.1}/s"))
-                .unwrap_or_else(|| "unknown (closed loop)".into());
+            let lam_s = match (lam, why[i]) {
+                (Some(l), _) => format!("{l:.1}/s"),
+                (None, Err(reason)) => format!("unknown ({reason})"),
+                (None, Ok(_)) => "unknown".into(),
+            };
             write!(out, "  {:<14} offered {lam_s}", node.name).ok();
             if let Some(p) = pred {
                 write!(out, ", ρ = {:.3}", p.rho).ok();
@@ -122,7 +129,14 @@ pub fn check(file: &Path) -> Result<String, CliError> {
                     }
                 }
             } else if lam.is_some() {
-                write!(out, " (calls downstream: see the leaves)").ok();
+                let what = match node.kind {
+                    scenario::validated::NodeKind::LoadBalancer(_) => {
+                        " (split over its backends by weight)"
+                    }
+                    scenario::validated::NodeKind::Cache(_) => " (misses go to its origin)",
+                    _ => " (calls downstream: see the leaves)",
+                };
+                write!(out, "{what}").ok();
             }
             out.push('\n');
         }

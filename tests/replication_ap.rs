@@ -386,7 +386,10 @@ fn sloppy_quorum_keeps_writes_available_across_a_partition_and_hands_off_after_h
                 })
         })
         .count();
-    assert_eq!(vanished, 0, "acknowledged writes vanished after hinted handoff");
+    assert_eq!(
+        vanished, 0,
+        "acknowledged writes vanished after hinted handoff"
+    );
     // Strict quorums: the same partition leaves writes without a quorum.
     let strict = run(&scenario(false), 1, &[0]);
     let (sok, sall) = in_partition(&strict.history, OpKind::Write);

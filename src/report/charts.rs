@@ -147,6 +147,9 @@ pub enum Chart {
         series: Vec<BandSeries>,
         /// Logarithmic y axis.
         log_y: bool,
+        /// Logarithmic x axis (for parameters swept over decades).
+        #[serde(default)]
+        log_x: bool,
     },
     /// One labelled point per variant with error bars in x and y (e.g. the CAP chart).
     Scatter {
@@ -1617,6 +1620,7 @@ fn xy_figure(chart: &Chart, opts: &RenderOptions) -> Option<XyFigure> {
             y_label,
             series,
             log_y,
+            log_x,
         } => {
             let lines: Vec<LineSpec> = series
                 .iter()
@@ -1674,14 +1678,21 @@ fn xy_figure(chart: &Chart, opts: &RenderOptions) -> Option<XyFigure> {
                 .collect();
             let legend = legend_for(&lines);
             let mut notes = vec!["shaded bands: confidence intervals".to_string()];
-            if *log_y {
-                notes.push("log scale".to_string());
+            match (*log_x, *log_y) {
+                (true, true) => notes.push("log scales".to_string()),
+                (true, false) => notes.push("log x scale".to_string()),
+                (false, true) => notes.push("log scale".to_string()),
+                (false, false) => {}
             }
             notes.extend(tally.notes("y"));
             XyFigure {
                 title: title.clone(),
                 x_label: x_label.clone(),
-                x_spec: AxisSpec::linear(Zero::Never, 0.04),
+                x_spec: if *log_x {
+                    AxisSpec::log(0.04)
+                } else {
+                    AxisSpec::linear(Zero::Never, 0.04)
+                },
                 panels: vec![PanelSpec {
                     title: None,
                     y_label: y_label.clone(),

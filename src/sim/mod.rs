@@ -195,73 +195,198 @@ impl RunResult {
 }
 
 /// Offered Poisson load (per second) at each node, propagated along calls.
-/// `None` where it is not known (closed loops).
+/// `None` where it is not known (see [`offered_load_explained`] for why).
 pub fn offered_load(sc: &Scenario) -> Vec<Option<f64>> {
+    offered_load_explained(sc)
+        .into_iter()
+        .map(|o| o.ok())
+        .collect()
+}
+
+/// Offered load per node (per second), or why it cannot be predicted before the
+/// run: a closed loop (the rate depends on response times), a layer-7 balancer
+/// (the split depends on the request mix and keys), or a cache (its origin sees
+/// only the misses, which depend on the hit ratio). Load is carried along server
+/// calls (each call, each scatter target, each enqueue gets the caller's full
+/// rate) and through balancers in proportion to backend weights — the long-run
+/// split of round robin, random, hashing and, for identical backends, of the
+/// load-aware policies (which shift load away from slow backends, so for those it
+/// is an estimate).
+pub fn offered_load_explained(sc: &Scenario) -> Vec<Result<f64, &'static str>> {
+    use crate::components::load_balancer::{PolicySpec, RouteMatch};
+    use crate::scenario::spec::OpSpec;
+    const CLOSED: &str = "closed loop: the rate depends on response times";
+    const KEYS: &str = "behind layer-7 key-range routing: the split depends on the keys";
+    const CACHE: &str = "behind a cache: it sees the misses, which depend on the hit ratio";
     let n = sc.nodes.len();
-    let mut lam = vec![Some(0.0f64); n];
-    let mut direct = vec![0.0f64; n];
+    let nc = sc.classes.len().max(1);
+    // Per (node, class): rate per second, and the first reason it is unknown.
+    let mut why: Vec<Option<&'static str>> = vec![None; n * nc];
+    let mut direct = vec![0.0f64; n * nc];
     for node in &sc.nodes {
         if let NodeKind::Client(c) = &node.kind {
-            match &c.workload {
-                WorkloadV::Closed { .. } => lam[c.target] = None,
-                w => {
-                    let r = match w {
-                        WorkloadV::Poisson { rate_per_ns }
-                        | WorkloadV::Constant { rate_per_ns } => *rate_per_ns * 1e9,
-                        WorkloadV::Schedule { points, .. } => {
-                            // Time-average over the run.
-                            let d = sc.duration.as_ns() as f64;
-                            let steps = 1000;
-                            (0..steps)
-                                .map(|k| {
-                                    crate::scenario::validated::schedule_rate(
-                                        points,
-                                        d * (k as f64 + 0.5) / steps as f64,
-                                    )
-                                })
-                                .sum::<f64>()
-                                / steps as f64
-                                * 1e9
-                        }
-                        WorkloadV::Closed { .. } => 0.0,
-                    };
-                    direct[c.target] += r;
-                }
+            if c.target >= n {
+                continue;
             }
-        }
-    }
-    // Propagate in rounds (call graphs are small); cycles stop after n rounds.
-    let mut cur = direct.clone();
-    let mut total = direct.clone();
-    for _ in 0..n {
-        let mut next = vec![0.0; n];
-        for (i, node) in sc.nodes.iter().enumerate() {
-            if let NodeKind::Server(s) = &node.kind {
-                for c in &s.calls {
-                    match c {
-                        CallV::Call { target, .. } => next[*target] += cur[i],
-                        CallV::Parallel { targets, .. } => {
-                            targets.iter().for_each(|t| next[*t] += cur[i])
-                        }
-                        CallV::Enqueue { queue, .. } => next[*queue] += cur[i],
+            let r = match &c.workload {
+                WorkloadV::Closed { .. } => None,
+                WorkloadV::Poisson { rate_per_ns } | WorkloadV::Constant { rate_per_ns } => {
+                    Some(*rate_per_ns * 1e9)
+                }
+                WorkloadV::Schedule { points, .. } => {
+                    // Time-average over the run.
+                    let d = sc.duration.as_ns() as f64;
+                    let steps = 1000;
+                    Some(
+                        (0..steps)
+                            .map(|k| {
+                                crate::scenario::validated::schedule_rate(
+                                    points,
+                                    d * (k as f64 + 0.5) / steps as f64,
+                                )
+                            })
+                            .sum::<f64>()
+                            / steps as f64
+                            * 1e9,
+                    )
+                }
+            };
+            let mut prev = 0.0;
+            for m in &c.mix {
+                let k = c.target * nc + usize::from(m.class).min(nc - 1);
+                match r {
+                    Some(r) => direct[k] += r * (m.cum_weight - prev),
+                    None => {
+                        why[k].get_or_insert(CLOSED);
                     }
                 }
+                prev = m.cum_weight;
             }
         }
-        if next.iter().all(|x| *x == 0.0) {
+    }
+    // Where node i's class-k load goes: (target, fraction), or why it is unknown.
+    let out_edges = |i: usize, class: usize| -> (Vec<(usize, f64)>, Option<&'static str>) {
+        let op = sc.classes.get(class).map(|c| c.op);
+        match &sc.nodes[i].kind {
+            NodeKind::Server(s) => {
+                let mut e = Vec::new();
+                for c in &s.calls {
+                    match c {
+                        CallV::Call { target, .. } => e.push((*target, 1.0)),
+                        CallV::Parallel { targets, .. } => {
+                            e.extend(targets.iter().map(|t| (*t, 1.0)))
+                        }
+                        CallV::Enqueue { queue, .. } => e.push((*queue, 1.0)),
+                    }
+                }
+                (e, None)
+            }
+            NodeKind::LoadBalancer(lb) => {
+                // Layer 7: the class's pool, by the first matching route.
+                let mut pool = None;
+                if let PolicySpec::Layer7 {
+                    routes,
+                    default_pool,
+                    ..
+                } = &lb.policy
+                {
+                    let mut chosen = None;
+                    for r in routes {
+                        let m = match r.when {
+                            RouteMatch::Any => Some(true),
+                            RouteMatch::Reads => op.map(|o| o == OpSpec::Read),
+                            RouteMatch::Writes => op.map(|o| o != OpSpec::Read),
+                            RouteMatch::KeyRange { .. } => None,
+                        };
+                        match m {
+                            Some(true) => {
+                                chosen = Some(r.pool);
+                                break;
+                            }
+                            Some(false) => {}
+                            None => {
+                                let all = lb.backends.iter().map(|&b| (b, 0.0)).collect();
+                                return (all, Some(KEYS));
+                            }
+                        }
+                    }
+                    pool = Some(chosen.unwrap_or(*default_pool));
+                }
+                let in_pool =
+                    |k: usize| pool.is_none_or(|p| lb.pools.get(k).copied().unwrap_or(0) == p);
+                let weight = |k: usize| lb.weights.get(k).map_or(1.0, |&w| f64::from(w));
+                let total: f64 = (0..lb.backends.len())
+                    .filter(|&k| in_pool(k))
+                    .map(weight)
+                    .sum();
+                let members = (0..lb.backends.len()).filter(|&k| in_pool(k)).count();
+                let e = lb
+                    .backends
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| in_pool(k))
+                    .map(|(k, &b)| {
+                        let share = if total > 0.0 {
+                            weight(k) / total
+                        } else {
+                            1.0 / members as f64
+                        };
+                        (b, share)
+                    })
+                    .collect();
+                (e, None)
+            }
+            NodeKind::Cache(c) => (vec![(c.origin, 0.0)], Some(CACHE)),
+            _ => (Vec::new(), None),
+        }
+    };
+    // Propagate in rounds (call graphs are small); cycles stop after n rounds.
+    let mut cur = direct.clone();
+    let mut total = direct;
+    let mut cur_why = why.clone();
+    for _ in 0..n {
+        let mut next = vec![0.0; n * nc];
+        let mut next_why: Vec<Option<&'static str>> = vec![None; n * nc];
+        let mut any = false;
+        for i in 0..n {
+            for k in 0..nc {
+                let x = i * nc + k;
+                if cur[x] == 0.0 && cur_why[x].is_none() {
+                    continue;
+                }
+                let (edges, reason) = out_edges(i, k);
+                for (t, f) in edges {
+                    if t >= n {
+                        continue;
+                    }
+                    next[t * nc + k] += cur[x] * f;
+                    if let Some(r) = cur_why[x].or(reason) {
+                        next_why[t * nc + k].get_or_insert(r);
+                    }
+                    any = true;
+                }
+            }
+        }
+        if !any {
             break;
         }
-        for i in 0..n {
-            total[i] += next[i];
+        for x in 0..n * nc {
+            total[x] += next[x];
+            if let Some(r) = next_why[x] {
+                why[x].get_or_insert(r);
+            }
         }
         cur = next;
+        cur_why = next_why;
     }
-    for i in 0..n {
-        if let Some(l) = &mut lam[i] {
-            *l = total[i];
-        }
-    }
-    lam
+    (0..n)
+        .map(
+            |i| match why[i * nc..(i + 1) * nc].iter().find_map(|w| *w) {
+                Some(r) => Err(r),
+                None => Ok(total[i * nc..(i + 1) * nc].iter().sum()),
+            },
+        )
+        .collect()
 }
 
 /// Predictions per node (index-aligned with `sc.nodes`).
@@ -306,9 +431,8 @@ pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
                     }),
                 )
             }
-            NodeKind::Client(_) | NodeKind::Replica { .. } | NodeKind::LoadBalancer(_) => {
-                (None, None)
-            }
+            NodeKind::Client(_) | NodeKind::Replica { .. } => (None, None),
+            NodeKind::LoadBalancer(_) => (lam[i], None),
             NodeKind::Cache(_) => (lam[i], None),
         })
         .collect()
