@@ -169,6 +169,10 @@ struct RawEvent {
     ty: EvType,
     f: OpKind,
     value: RawValue,
+    /// The value as read, for the multi-key (`jepsen.independent`) reading.
+    raw: Option<Edn>,
+    /// The key, once a multi-key history has been unwrapped (else key 0).
+    key: Option<u64>,
 }
 
 fn problem(line: usize, message: impl Into<String>, hint: impl Into<String>) -> LineProblem {
@@ -269,12 +273,12 @@ fn parse_log_line(line: &str, lineno: usize) -> LineResult {
             F_HINT,
         ));
     };
-    let value = match value {
-        None => RawValue::Missing,
+    let (value, raw) = match value {
+        None => (RawValue::Missing, None),
         Some(v) => match edn::parse_one(v) {
-            Ok(Some(e)) => RawValue::from_edn(&e),
-            Ok(None) => RawValue::Missing,
-            Err(_) => RawValue::Other(v.to_string()),
+            Ok(Some(e)) => (RawValue::from_edn(&e), Some(e)),
+            Ok(None) => (RawValue::Missing, None),
+            Err(_) => (RawValue::Other(v.to_string()), None),
         },
     };
     LineResult::Event(RawEvent {
@@ -284,6 +288,8 @@ fn parse_log_line(line: &str, lineno: usize) -> LineResult {
         ty,
         f,
         value,
+        raw,
+        key: None,
     })
 }
 
@@ -357,6 +363,8 @@ fn edn_event(map: &Edn, line: usize, ordinal: u64) -> LineResult {
         ty,
         f,
         value,
+        raw: map.get("value").cloned(),
+        key: None,
     })
 }
 
@@ -506,7 +514,7 @@ fn pair(
                     process: ev.process,
                     session: ev.process,
                     kind: ev.f,
-                    key: 0,
+                    key: ev.key.unwrap_or(0),
                     write_value,
                     cas_expected,
                     read_value: None,
@@ -604,12 +612,72 @@ fn detect(text: &str) -> HistoryFormat {
 /// single-register history on key 0.
 pub fn parse_jepsen(text: &str) -> Result<ParsedHistory, HistoryFileError> {
     let format = detect(text);
-    let (events, problems) = match format {
+    let (mut events, mut problems) = match format {
         HistoryFormat::JepsenLog => read_log(text),
         HistoryFormat::Edn => read_edn(text),
     };
+    if is_independent(&events) {
+        unwrap_keys(&mut events, &mut problems);
+    }
     let history = pair(events, problems)?;
     Ok(ParsedHistory { history, format })
+}
+
+/// A two-element vector or list.
+fn as_tuple(e: &Edn) -> Option<(&Edn, &Edn)> {
+    match e {
+        Edn::Vector(v) | Edn::List(v) if v.len() == 2 => Some((&v[0], &v[1])),
+        _ => None,
+    }
+}
+
+/// Whether the events are a multi-key `jepsen.independent` history, whose
+/// values are `[key value]` tuples: a write of a tuple, a read of or returning a
+/// tuple, or a compare-and-set of `[key [expected new]]`. (A single-register
+/// compare-and-set `[1 4]` alone is not evidence: its inner value is a number.)
+fn is_independent(events: &[RawEvent]) -> bool {
+    events.iter().any(|ev| {
+        let Some((_, inner)) = ev.raw.as_ref().and_then(as_tuple) else {
+            return false;
+        };
+        match ev.f {
+            OpKind::Write => ev.ty == EvType::Invoke,
+            OpKind::Read => true,
+            OpKind::Cas => as_tuple(inner).is_some(),
+        }
+    })
+}
+
+/// Splits every `[key value]` into the op's key and its value. Completions
+/// without a tuple (`:info` with `:timed-out`, say) take their key from the
+/// invocation when the history is paired.
+fn unwrap_keys(events: &mut [RawEvent], problems: &mut Vec<LineProblem>) {
+    for ev in events.iter_mut() {
+        let tuple = ev.raw.as_ref().and_then(as_tuple);
+        match tuple {
+            Some((Edn::Int(k), inner)) if *k >= 0 => {
+                ev.key = Some(*k as u64);
+                ev.value = RawValue::from_edn(inner);
+            }
+            Some((k, inner)) => {
+                problems.push(problem(
+                    ev.line,
+                    format!("multi-key history: key `{k}` is not a non-negative integer"),
+                    "jepsen.independent keys must be non-negative integers here, e.g. [3 1]",
+                ));
+                ev.value = RawValue::from_edn(inner);
+            }
+            None if ev.ty == EvType::Invoke => problems.push(problem(
+                ev.line,
+                format!(
+                    "multi-key history: invocation without a [key value] tuple ({})",
+                    ev.value.describe()
+                ),
+                "in a jepsen.independent history every invocation carries [key value]",
+            )),
+            None => {}
+        }
+    }
 }
 
 /// Writes the ops of `key` as a `jepsen.util` text log that Knossos-style and
@@ -697,6 +765,8 @@ pub struct CheckReport {
     pub ops: usize,
     /// Distinct client processes.
     pub processes: usize,
+    /// Registers (keys): 1, or more for a `jepsen.independent` history.
+    pub keys: usize,
     /// Indeterminate (`:info` or never completed) operations.
     pub info_ops: usize,
     /// Failed operations.
@@ -711,8 +781,17 @@ impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{}: {} operations from {} processes ({} indeterminate, {} failed), one register",
-            self.format, self.ops, self.processes, self.info_ops, self.fail_ops
+            "{}: {} operations from {} processes ({} indeterminate, {} failed), {}",
+            self.format,
+            self.ops,
+            self.processes,
+            self.info_ops,
+            self.fail_ops,
+            if self.keys == 1 {
+                "one register".to_string()
+            } else {
+                format!("{} registers (keys), each checked on its own", self.keys)
+            }
         )?;
         write!(f, "{}", self.verdict)?;
         writeln!(f, "search steps: {}", self.steps)
@@ -726,11 +805,15 @@ pub fn check_text(text: &str, opts: &CheckOptions) -> Result<CheckReport, Histor
     let mut processes: Vec<u64> = h.ops.iter().map(|o| o.process).collect();
     processes.sort_unstable();
     processes.dedup();
+    let mut keys: Vec<u64> = h.ops.iter().map(|o| o.key).collect();
+    keys.sort_unstable();
+    keys.dedup();
     let res = check_with(h, opts);
     Ok(CheckReport {
         format: parsed.format,
         ops: h.len(),
         processes: processes.len(),
+        keys: keys.len(),
         info_ops: h.ops.iter().filter(|o| o.outcome == Outcome::Info).count(),
         fail_ops: h.ops.iter().filter(|o| o.outcome == Outcome::Fail).count(),
         steps: res.steps,
@@ -894,16 +977,61 @@ mod tests {
                    {:type :invoke, :f :read, :value nil}\n";
         let ps = problems(bad);
         assert_eq!(ps.iter().map(|p| p.line).collect::<Vec<_>>(), vec![2, 3, 4]);
-        let independent = problems(
+        let mixed = problems(
             "{:type :invoke, :f :write, :value [3 1], :process 0}\n\
-             {:type :ok, :f :write, :value [3 1], :process 0}\n",
+             {:type :ok, :f :write, :value [3 1], :process 0}\n\
+             {:type :invoke, :f :read, :value nil, :process 1}\n\
+             {:type :invoke, :f :write, :value [:k 1], :process 2}\n",
         );
-        assert!(
-            independent[0].hint.contains("jepsen.independent"),
-            "{independent:?}"
-        );
+        assert_eq!(mixed.iter().map(|p| p.line).collect::<Vec<_>>(), vec![3, 4]);
+        assert!(mixed[0].hint.contains("jepsen.independent"), "{mixed:?}");
         let syntax = problems("[{:type :invoke, :f :read, :value nil, :process 1}\n {:type :ok");
         assert!(syntax[0].message.contains("EDN syntax error"), "{syntax:?}");
+    }
+
+    /// A `jepsen.independent` history ([key value] tuples) is split into one
+    /// register per key and each is checked on its own: linearizability is local
+    /// (Herlihy & Wing), so the history is linearizable iff every key is. Key 1
+    /// here is fine; key 2 has a read of a value overwritten before it began.
+    #[test]
+    fn multi_key_independent_histories_are_checked_per_key() {
+        let text = "{:type :invoke, :f :write, :value [1 5], :process 0}\n\
+                    {:type :ok, :f :write, :value [1 5], :process 0}\n\
+                    {:type :invoke, :f :cas, :value [1 [5 6]], :process 1}\n\
+                    {:type :ok, :f :cas, :value [1 [5 6]], :process 1}\n\
+                    {:type :invoke, :f :write, :value [2 1], :process 2}\n\
+                    {:type :ok, :f :write, :value [2 1], :process 2}\n\
+                    {:type :invoke, :f :write, :value [2 2], :process 2}\n\
+                    {:type :ok, :f :write, :value [2 2], :process 2}\n\
+                    {:type :invoke, :f :read, :value [1 nil], :process 3}\n\
+                    {:type :ok, :f :read, :value [1 6], :process 3}\n\
+                    {:type :invoke, :f :read, :value [2 nil], :process 3}\n\
+                    {:type :ok, :f :read, :value [2 1], :process 3}\n";
+        let parsed = parse_jepsen(text).unwrap();
+        let keys: Vec<u64> = parsed.history.ops.iter().map(|o| o.key).collect();
+        assert_eq!(keys, vec![1, 1, 2, 2, 1, 2]);
+        assert_eq!(parsed.history.ops[1].cas_expected, Some(5));
+        assert_eq!(parsed.history.ops[4].read_value, Some(6));
+        let r = check_text(text, &CheckOptions::default()).unwrap();
+        assert_eq!(r.keys, 2);
+        match r.verdict {
+            Verdict::NotLinearizable { key, .. } => assert_eq!(key, 2),
+            other => panic!("expected key 2 not linearizable, got {other:?}"),
+        }
+        // The same history with key 2's stale read fixed is linearizable; and
+        // in the text log format too.
+        let fixed = text.replace(":value [2 1], :process 3", ":value [2 2], :process 3");
+        let r = check_text(&fixed, &CheckOptions::default()).unwrap();
+        assert_eq!(r.verdict, Verdict::Linearizable);
+        let log = "INFO  jepsen.util - 0\t:invoke\t:write\t[7 3]\n\
+                   INFO  jepsen.util - 0\t:ok\t:write\t[7 3]\n\
+                   INFO  jepsen.util - 1\t:invoke\t:read\t[7 nil]\n\
+                   INFO  jepsen.util - 1\t:ok\t:read\t[7 3]\n\
+                   INFO  jepsen.util - 2\t:invoke\t:cas\t[8 [nil 1]]\n\
+                   INFO  jepsen.util - 2\t:info\t:cas\t:timed-out\n";
+        let r = check_text(log, &CheckOptions::default()).unwrap();
+        assert_eq!((r.keys, r.info_ops), (2, 1));
+        assert_eq!(r.verdict, Verdict::Linearizable);
     }
 
     #[test]

@@ -3343,6 +3343,7 @@ mod tests {
                 curve("power of two choices", 12_200.0),
             ],
             log_y: true,
+            log_x: false,
         }
     }
 
@@ -3765,6 +3766,7 @@ mod tests {
                     y_label: "y".into(),
                     series: vec![],
                     log_y: false,
+                    log_x: false,
                 },
             ),
             (
@@ -3809,6 +3811,7 @@ mod tests {
                         ],
                     }],
                     log_y: true,
+                    log_x: false,
                 },
             ),
             (
