@@ -1258,6 +1258,36 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
                 }
                 windows.push(("link", format!("{from}-{to} loss {loss}"), f.at_s, end_s));
             }
+            FaultAction::RandomCrashes {
+                nodes: crash_nodes,
+                mtbf_s,
+                mttr_s,
+            } => {
+                if crash_nodes.is_empty() {
+                    v.err(
+                        &format!("{ap}.nodes"),
+                        "random crashes need at least one node",
+                        "e.g. `nodes: [\"app-1\", \"app-2\"]`",
+                    );
+                }
+                let ids: Vec<usize> = crash_nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(k, n)| v.node_ref(&format!("{ap}.nodes[{k}]"), n, &names))
+                    .collect();
+                v.positive(&format!("{ap}.mtbf_s"), *mtbf_s, "seconds");
+                v.positive(&format!("{ap}.mttr_s"), *mttr_s, "seconds");
+                faults.push(FaultV {
+                    at,
+                    action: FaultActionV::RandomCrashes {
+                        nodes: ids,
+                        mtbf_ns: mtbf_s * 1e9,
+                        mttr_ns: mttr_s * 1e9,
+                        until,
+                        stream: format!("fault:{i}:random-crashes"),
+                    },
+                });
+            }
         }
     }
     faults.sort_by_key(|f| f.at);

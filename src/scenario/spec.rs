@@ -659,4 +659,15 @@ pub enum FaultAction {
         to: String,
         loss: f64,
     },
+    /// Each of `nodes` fails on its own, again and again: up for an exponential
+    /// time with mean `mtbf_s`, then down (crashed) for an exponential time with
+    /// mean `mttr_s`, from `at_s` until `for_s` later (then all come back) or the
+    /// end of the run. Times are drawn per node from the run's seed, so each
+    /// seed is a different failure history. Long-run availability of one node:
+    /// mtbf / (mtbf + mttr).
+    RandomCrashes {
+        nodes: Vec<String>,
+        mtbf_s: f64,
+        mttr_s: f64,
+    },
 }

@@ -336,14 +336,37 @@ pub struct FaultV {
 
 #[derive(Clone, Debug)]
 pub enum FaultActionV {
-    Partition { groups: Vec<Vec<usize>> },
-    PartitionOneWay { from: Vec<usize>, to: Vec<usize> },
+    Partition {
+        groups: Vec<Vec<usize>>,
+    },
+    PartitionOneWay {
+        from: Vec<usize>,
+        to: Vec<usize>,
+    },
     Heal,
     Crash(usize),
     Restart(usize),
-    Slow { node: usize, factor: f64 },
-    LinkLatency { link: usize, latency: Dist },
-    LinkLoss { link: usize, loss: f64 },
+    Slow {
+        node: usize,
+        factor: f64,
+    },
+    LinkLatency {
+        link: usize,
+        latency: Dist,
+    },
+    LinkLoss {
+        link: usize,
+        loss: f64,
+    },
+    /// Expanded per seed into crashes and restarts when the run is built
+    /// (`sim::build`); `stream` names the fault's RNG streams.
+    RandomCrashes {
+        nodes: Vec<usize>,
+        mtbf_ns: f64,
+        mttr_ns: f64,
+        until: Option<SimTime>,
+        stream: String,
+    },
 }
 
 /// A fault's time window, for chart shading and "during the fault" metrics.

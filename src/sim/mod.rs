@@ -109,7 +109,13 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         };
         debug_assert_eq!(id, NodeId(i as u32));
     }
-    sim.add("__faults", Box::new(FaultInjector::new(sc.faults.clone())));
+    let faults =
+        crate::components::faults::expand_random_crashes(&sc.faults, seed, sc.duration, |n| {
+            sc.nodes
+                .get(n)
+                .map_or_else(String::new, |nd| nd.name.clone())
+        });
+    sim.add("__faults", Box::new(FaultInjector::new(faults)));
     sim
 }
 
@@ -810,6 +816,48 @@ fn summarize(
             ));
             m.push((format!("cache.{}.entries", c.name), c.entries as f64));
         }
+    }
+    // Measured uptime of every node a fault can crash: the time-average of
+    // "alive" over the measured period (availability arithmetic checks use it).
+    let mut crashable: Vec<usize> = Vec::new();
+    for f in &sc.faults {
+        match &f.action {
+            crate::scenario::validated::FaultActionV::Crash(n) => crashable.push(*n),
+            crate::scenario::validated::FaultActionV::RandomCrashes { nodes, .. } => {
+                crashable.extend(nodes)
+            }
+            _ => {}
+        }
+    }
+    crashable.sort_unstable();
+    crashable.dedup();
+    let from_ns = rec.measure_from.unwrap_or(now).as_ns();
+    let span_ns = now.as_ns().saturating_sub(from_ns);
+    for &n in &crashable {
+        let Some(node) = sc.nodes.get(n) else {
+            continue;
+        };
+        let (mut alive, mut last, mut up) = (true, from_ns, 0u64);
+        for &(t, who, now_alive) in &w.node_events {
+            if who as usize != n {
+                continue;
+            }
+            let t = t.as_ns().clamp(from_ns, now.as_ns());
+            if alive {
+                up += t - last;
+            }
+            last = t;
+            alive = now_alive;
+        }
+        if alive {
+            up += now.as_ns() - last;
+        }
+        let uptime = if span_ns > 0 {
+            up as f64 / span_ns as f64
+        } else {
+            f64::NAN
+        };
+        m.push((format!("node.{}.uptime", node.name), uptime));
     }
     let preds = predictions(sc);
     let mut nodes = Vec::new();
