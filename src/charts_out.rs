@@ -79,6 +79,7 @@ pub fn metric_label(m: &str) -> String {
     } else if m.contains("imbalance") {
         " (max / mean)"
     } else if m.contains("ratio")
+        || m.contains("fraction")
         || m.ends_with("share")
         || m.contains("availability")
         || m.ends_with("_rate")
@@ -573,6 +574,8 @@ fn cache_charts(
                 .map(|r| {
                     r.caches
                         .iter()
+                        // Nodes that never looked anything up (a write gateway) have no line.
+                        .filter(|c| c.hits.iter().chain(&c.misses).any(|&x| x > 0))
                         .map(|c| Series {
                             name: c.name.clone(),
                             points: (0..c.hits.len())

@@ -2150,6 +2150,18 @@ fn validate_cache(
             "e.g. `ConsistentHash(vnodes: 100)`",
         );
     }
+    if let CachePlacement::ConsistentHash { vnodes } = placement
+        && u64::from(vnodes) > crate::components::hashring::MAX_VNODES_PER_NODE
+    {
+        v.err(
+            &format!("{p}.placement"),
+            format!(
+                "`vnodes` is {vnodes}, above the limit of {} per shard",
+                crate::components::hashring::MAX_VNODES_PER_NODE
+            ),
+            "a few hundred virtual nodes already balance the ring within a few percent",
+        );
+    }
     let (peer_health, forward_timeout, push_to) = validate_cache_network(v, p, c, names, kinds);
     let store = CacheConfig {
         policy: c.eviction,
