@@ -6,7 +6,9 @@
 //! (ok, errors, rejections, timeouts over time), `cdf` (latency CDF per variant),
 //! `nodes` (utilization and queue length per node over time), `bars` (metrics
 //! across variants with 95% CI), `sweep` (metric vs swept parameter with bands),
-//! `scatter` (two summary metrics, one point per variant, CI bars on both axes).
+//! `scatter` (two summary metrics, one point per variant, CI bars on both axes),
+//! `cache` (with caches: overall hit ratio and origin load over time, variants
+//! overlaid; hit ratio per cache node over time).
 
 use crate::metrics::stats::{Agg, aggregate};
 use crate::output::{RunRecord, ScenarioInfo, Staging};
@@ -77,6 +79,7 @@ pub fn metric_label(m: &str) -> String {
     } else if m.contains("imbalance") {
         " (max / mean)"
     } else if m.contains("ratio")
+        || m.contains("fraction")
         || m.ends_with("share")
         || m.contains("availability")
         || m.ends_with("_rate")
@@ -328,6 +331,16 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
         }
         charts.push(("consistency".into(), c, format!("Stale reads (by read start) and keys whose replicas disagree at the end of each bucket ({seeds_note}); shaded: fault windows.")));
     }
+    let has_caches = runs.iter().any(|r| !r.result.caches.is_empty());
+    if has_caches && wanted(info, "cache") {
+        charts.extend(cache_charts(
+            info,
+            &by_variant,
+            &ts_variants,
+            &shades,
+            &seeds_note,
+        ));
+    }
     let pairs: Vec<(usize, &RunResult)> = runs.iter().map(|r| (r.variant, &r.result)).collect();
     let aggs = aggregate_runs(nv, &pairs);
     let agg = |vi: usize, m: &str| -> Option<Agg> {
@@ -487,6 +500,127 @@ fn sweep_number(v: &str) -> Option<f64> {
         .and_then(|x| x.strip_suffix(')'))
         .unwrap_or(v);
     v.trim().replace('_', "").parse().ok()
+}
+
+/// Cache charts: hit ratio and origin load over time with the variants overlaid
+/// (mean over seeds per bucket), and per-node hit ratio (first seed, one panel per
+/// variant) when some variant has several cache nodes.
+fn cache_charts(
+    info: &ScenarioInfo,
+    by_variant: &[Vec<&RunResult>],
+    ts_variants: &[usize],
+    shades: &[Shade],
+    seeds_note: &str,
+) -> Vec<(String, Chart, String)> {
+    let mut out = Vec::new();
+    let with_caches: Vec<usize> = ts_variants
+        .iter()
+        .copied()
+        .filter(|&vi| by_variant[vi].iter().any(|r| !r.caches.is_empty()))
+        .collect();
+    let overlay = |f: fn(&crate::sim::TsRow) -> f64| -> Vec<Series> {
+        with_caches
+            .iter()
+            .map(|&vi| Series {
+                name: label_of(info, vi),
+                points: mean_series(&by_variant[vi], f),
+            })
+            .collect()
+    };
+    out.push((
+        "cache-hit-ratio".into(),
+        Chart::TimeSeries {
+            title: format!("{}: cache hit ratio over time", info.name),
+            x_label: "simulated time (s)".into(),
+            y_label: "hit ratio (fraction of lookups)".into(),
+            series: overlay(|r| r.cache_hit_ratio),
+            shades: shades.to_vec(),
+            log_y: false,
+        },
+        format!("Hits / lookups over all cache nodes per time bucket, one line per variant ({seeds_note}); shaded: fault windows."),
+    ));
+    out.push((
+        "cache-origin-load".into(),
+        Chart::TimeSeries {
+            title: format!("{}: load on the origin over time", info.name),
+            x_label: "simulated time (s)".into(),
+            y_label: "requests from caches to the origin per s".into(),
+            series: overlay(|r| r.cache_origin_per_s),
+            shades: shades.to_vec(),
+            log_y: false,
+        },
+        format!("Fetches, writes, flushes and refreshes the caches sent to their origins, one line per variant ({seeds_note}); shaded: fault windows."),
+    ));
+    if with_caches.iter().any(|&vi| {
+        by_variant[vi]
+            .iter()
+            .any(|r| r.metric("cache_stale_reads").is_some_and(|x| x > 0.0))
+    }) {
+        out.push((
+            "cache-stale-reads".into(),
+            Chart::TimeSeries {
+                title: format!("{}: stale cache reads over time", info.name),
+                x_label: "simulated time (s)".into(),
+                y_label: "stale reads (fraction of lookups)".into(),
+                series: overlay(|r| r.cache_stale_read_rate),
+                shades: shades.to_vec(),
+                log_y: false,
+            },
+            format!("Reads a cache answered with a value other than the latest write a cache acknowledged, per lookup, one line per variant ({seeds_note}); shaded: fault windows."),
+        ));
+    }
+    let multi: Vec<usize> = with_caches
+        .iter()
+        .copied()
+        .filter(|&vi| by_variant[vi].first().is_some_and(|r| r.caches.len() > 1))
+        .collect();
+    if !multi.is_empty() {
+        let make = |vi: usize| {
+            let r = by_variant[vi].first();
+            let w = r.map(|r| bucket_width(r)).unwrap_or(1.0);
+            let series = r
+                .map(|r| {
+                    r.caches
+                        .iter()
+                        // Nodes that never looked anything up (a write gateway) have no line.
+                        .filter(|c| c.hits.iter().chain(&c.misses).any(|&x| x > 0))
+                        .map(|c| Series {
+                            name: c.name.clone(),
+                            points: (0..c.hits.len())
+                                .map(|b| ((b as f64 + 0.5) * w, c.hit_ratio(b)))
+                                .collect(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Chart::TimeSeries {
+                title: if multi.len() == 1 {
+                    format!("{}: hit ratio per cache node", info.name)
+                } else {
+                    label_of(info, vi)
+                },
+                x_label: "simulated time (s)".into(),
+                y_label: "hit ratio (fraction)".into(),
+                series,
+                shades: shades.to_vec(),
+                log_y: false,
+            }
+        };
+        let chart = if multi.len() == 1 {
+            make(multi[0])
+        } else {
+            Chart::Panels {
+                title: format!("{}: hit ratio per cache node", info.name),
+                panels: multi.iter().map(|&vi| make(vi)).collect(),
+            }
+        };
+        out.push((
+            "cache-nodes-hit-ratio".into(),
+            chart,
+            "Per cache node, first seed; a crashed node has no lookups (gap).".into(),
+        ));
+    }
+    out
 }
 
 fn slug(s: &str) -> String {

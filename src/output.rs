@@ -295,6 +295,9 @@ pub fn timeseries_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
         "latency_ms_p999",
         "stale_reads",
         "divergent_keys",
+        "cache_hit_ratio",
+        "cache_origin_per_s",
+        "cache_stale_read_rate",
     ])
     .ok();
     for r in runs {
@@ -317,6 +320,9 @@ pub fn timeseries_csv(info: &ScenarioInfo, runs: &[RunRecord]) -> String {
                 fmt_num(row.latency_ms_p999),
                 row.stale_reads.to_string(),
                 fmt_num(row.divergent_keys),
+                fmt_num(row.cache_hit_ratio),
+                fmt_num(row.cache_origin_per_s),
+                fmt_num(row.cache_stale_read_rate),
             ])
             .ok();
         }
@@ -347,6 +353,46 @@ pub fn nodes_csv(info: &ScenarioInfo, r: &RunResult, bucket_s: f64) -> String {
                 fmt_num(b as f64 * bucket_s),
                 fmt_num(*u),
                 fmt_num(*q),
+            ])
+            .ok();
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Per-cache-node time series of one run: hits, misses, hit ratio and requests
+/// sent to the origin per bucket (empty string when the run has no caches).
+pub fn cache_nodes_csv(info: &ScenarioInfo, r: &RunResult, bucket_s: f64) -> String {
+    if r.caches.is_empty() {
+        return String::new();
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "scenario",
+        "capsim_version",
+        "seed",
+        "cache",
+        "t_s",
+        "hits",
+        "misses",
+        "hit_ratio",
+        "origin_requests",
+        "stale_reads",
+    ])
+    .ok();
+    for c in &r.caches {
+        for b in 0..c.hits.len() {
+            w.write_record([
+                info.name.clone(),
+                info.capsim_version.clone(),
+                r.seed.to_string(),
+                c.name.clone(),
+                fmt_num(b as f64 * bucket_s),
+                c.hits[b].to_string(),
+                c.misses.get(b).copied().unwrap_or(0).to_string(),
+                fmt_num(c.hit_ratio(b)),
+                c.origin_requests.get(b).copied().unwrap_or(0).to_string(),
+                c.stale_reads.get(b).copied().unwrap_or(0).to_string(),
             ])
             .ok();
         }
@@ -455,6 +501,12 @@ pub fn stage_results(
             &format!("{base}/nodes.csv"),
             nodes_csv(info, &r.result, info.bucket_s).as_bytes(),
         )?;
+        if !r.result.caches.is_empty() {
+            st.write(
+                &format!("{base}/cache_nodes.csv"),
+                cache_nodes_csv(info, &r.result, info.bucket_s).as_bytes(),
+            )?;
+        }
         for (name, text) in &r.result.exported {
             st.write(&format!("{base}/history/{name}"), text.as_bytes())?;
         }

@@ -301,6 +301,8 @@ bad_files! {
     store_quorum_larger_than_n_is_rejected => "store-quorum-too-large.ron",
     unknown_balancer_backend_is_reported => "lb-unknown-backend.ron",
     unknown_cache_origin_is_reported => "cache-unknown-origin.ron",
+    cache_push_to_a_server_or_twice_is_rejected => "cache-push-to-server.ron",
+    cache_peer_health_without_peers_is_rejected => "cache-peer-health-without-peers.ron",
     negative_latency_is_rejected => "negative-latency.ron",
     zero_workers_are_rejected => "zero-workers.ron",
     loss_above_one_is_rejected => "loss-above-one.ron",

@@ -188,3 +188,301 @@ fn distributed_cache_forwards_each_key_to_its_owner_shard() {
     assert!(metric(&r, "cache.a.entries") > 500.0 && metric(&r, "cache.b.entries") > 500.0);
     assert!(metric(&r, "cache_hit_ratio") > 0.5);
 }
+
+/// Four shards behind client → `c1` (never crashed); `c3` crashes at 2 s
+/// (`fault`, e.g. with `for_s: 1.0` to restart it). `health` is the shards'
+/// `peer_health` (empty: static membership), `fwd` their forward timeout.
+struct Shards<'a> {
+    placement: &'a str,
+    keys: &'a str,
+    health: &'a str,
+    fwd: &'a str,
+    fault: &'a str,
+}
+
+const HEALTH_100MS: &str = "peer_health: (interval_ms: 100.0, timeout_ms: 50.0, healthy_threshold: 2, unhealthy_threshold: 3),";
+const RING: &str = "ConsistentHash(vnodes: 200)";
+
+fn shards_scenario(s: &Shards) -> String {
+    let shard = |name: &str, peers: &str| {
+        format!(
+            r#"Cache(name: "{name}", origin: "db", capacity_entries: Some(3000), peers: [{peers}], placement: Some({}), {} {}),"#,
+            s.placement, s.health, s.fwd
+        )
+    };
+    format!(
+        r#"Scenario(
+    name: "shards",
+    duration_s: 4.0,
+    warmup: Seconds(1.0),
+    bucket_s: 0.25,
+    nodes: [
+        Client(name: "c", target: "c1", workload: Poisson(rate_per_s: 2000.0), keys: {}, timeout_ms: 300.0),
+        {}
+        {}
+        {}
+        {}
+        Server(name: "db", workers: 32, service: Constant(ms: 0.5), data: true),
+    ],
+    default_link: (latency: Constant(ms: 0.2)),
+    faults: [(at_s: 2.0, {} action: Crash(node: "c3"))],
+)"#,
+        s.keys,
+        shard("c1", r#""c2", "c3", "c4""#),
+        shard("c2", r#""c1", "c3", "c4""#),
+        shard("c3", r#""c1", "c2", "c4""#),
+        shard("c4", r#""c1", "c2", "c3""#),
+        s.fault,
+    )
+}
+
+#[test]
+fn losing_a_shard_remaps_one_nth_of_keys_with_consistent_hashing_and_n_minus_one_nth_with_modulo() {
+    // n = 4 shards, the 20 000 keys clients request; c3 leaves and rejoins. Each of
+    // the 3 surviving shards drops c3 from its ring (a leave) and adds it back
+    // after the restart (a join).
+    //
+    // Modulo (owner = live[h mod n]): for a uniform hash, (h mod n, h mod (n−1)) is
+    // uniform over all n(n−1) pairs (CRT), and a key stays put only for the n−1
+    // pairs where the old and new list positions name the same node, whichever
+    // node leaves: P(stay) = 1/n, so exactly (n−1)/n = 0.75 move (joins: the same
+    // with n the larger membership). Over K = 20 000 keys the measured fraction has
+    // sd sqrt(p(1−p)/K) = 0.0031; tolerance 4 sd = 0.0125.
+    //
+    // Consistent hashing moves exactly the keys of the node that left or joined:
+    // its share of the hash space (the `theory` figure), measured over the same
+    // keys within the same 0.0125 (p ≈ 0.25, sd ≤ 0.0031). That share is 1/n up
+    // to the ring's imbalance: with V = 200 virtual nodes a node's share is a sum
+    // of V arcs, sd ≈ 1/(n·sqrt(V)) = 0.018; tolerance 4 sd = 0.07.
+    let k = 20_000.0f64;
+    let tol_keys = 4.0 * (0.75f64 * 0.25 / k).sqrt();
+    let spec = |placement| Shards {
+        placement,
+        keys: "Uniform(count: 20000)",
+        health: HEALTH_100MS,
+        fwd: "forward_timeout_ms: 20.0,",
+        fault: "for_s: 1.0,",
+    };
+    let ring = run(&shards_scenario(&spec(RING)), 11);
+    let modulo = run(&shards_scenario(&spec("Modulo")), 11);
+    for (name, r) in [("ring", &ring), ("modulo", &modulo)] {
+        assert_eq!(
+            metric(r, "cache_ring_changes"),
+            6.0,
+            "{name}: 3 leaves + 3 joins"
+        );
+        for what in ["leave", "join"] {
+            let f = metric(r, &format!("cache_remap_{what}_fraction"));
+            let t = metric(r, &format!("cache_remap_{what}_theory"));
+            eprintln!("{name} {what}: moved {f:.4}, expected {t:.4}");
+            assert!(
+                (f - t).abs() <= tol_keys,
+                "{name} {what}: {f} vs {t} ± {tol_keys}"
+            );
+        }
+    }
+    assert_eq!(metric(&modulo, "cache_remap_leave_theory"), 0.75);
+    let share = metric(&ring, "cache_remap_leave_theory");
+    assert!(
+        (share - 0.25).abs() <= 0.07,
+        "c3's ring share {share} vs 1/4"
+    );
+}
+
+#[test]
+fn the_miss_surge_after_losing_a_shard_scales_with_the_remapped_fraction() {
+    // 500 uniform keys at 2000 reads/s (4/s per key), shards large enough to hold
+    // everything, so in the baseline (1 s to 2 s) almost every read hits (a key
+    // still unread at 1 s: e^−4 ≈ 2%, at 2 s: e^−8). c3 is lost for good at 2 s.
+    // Each key that moved misses once at its new owner when next read (within the
+    // remaining 2 s: probability 1 − e^−8 ≈ 1): moved × 500. Two small terms
+    // roughly cancel: until c1 drops c3 (D ≈ 40 ms: checks every 20 ms, 2
+    // failures) reads of c3's ≈ 1/4 of keys fall back to the origin (≈ +20
+    // misses), and the baseline's residual cold misses (≈ 9 in 2000 lookups)
+    // make the baseline miss ratio too high by ≈ 0.45 pp (≈ −18 over 4000
+    // lookups). So extra misses ≈ 500 × moved: ring ≈ 120, modulo ≈ 373. Over 8
+    // seeds the measured counts had sd ≈ 8 (ring) and ≈ 9 (modulo); ±20% is
+    // ≥ 3 sd for both.
+    let fast = "peer_health: (interval_ms: 20.0, timeout_ms: 10.0, healthy_threshold: 2, unhealthy_threshold: 2),";
+    let spec = |placement| Shards {
+        placement,
+        keys: "Uniform(count: 500)",
+        health: fast,
+        fwd: "forward_timeout_ms: 5.0,",
+        fault: "",
+    };
+    for placement in [RING, "Modulo"] {
+        let r = run(&shards_scenario(&spec(placement)), 21);
+        let moved = metric(&r, "cache_remap_leave_fraction");
+        let extra = metric(&r, "cache_extra_misses");
+        let expected = moved * 500.0;
+        eprintln!(
+            "{placement}: moved {moved:.3}, extra misses {extra:.0} (expected ≈ {expected:.0}), dip {:.3}",
+            metric(&r, "cache_hit_ratio_dip")
+        );
+        assert!(
+            (extra - expected).abs() <= 0.2 * expected,
+            "{placement}: extra misses {extra} vs ≈ {expected}"
+        );
+    }
+}
+
+#[test]
+fn peers_stop_forwarding_to_a_dead_shard_once_health_checks_fail() {
+    // c3 owns ≈ 24% of the keys (its ring share); reads arrive at 2000/s, so ≈ 480/s
+    // are forwarded to it. With peer health checks (i = 100 ms, τ = 50 ms, k = 3)
+    // c1 drops c3 after D < k·i + τ = 350 ms, so at most ≈ 480 × 0.35 ≈ 170
+    // forwards time out (Poisson, sd ≈ 13: bound 240 is 5 sd above). With static
+    // membership c1 keeps forwarding for the whole 1 s crash: ≈ 480 timeouts (sd ≈
+    // 22; bound 380 is 4.5 sd below). The forward timeout serves every read from
+    // the origin, so no request fails either way.
+    let spec = |health, fwd| Shards {
+        placement: RING,
+        keys: "Uniform(count: 20000)",
+        health,
+        fwd,
+        fault: "for_s: 1.0,",
+    };
+    let with_fwd = "forward_timeout_ms: 20.0,";
+    let dynamic = run(&shards_scenario(&spec(HEALTH_100MS, with_fwd)), 5);
+    let fixed = run(&shards_scenario(&spec("", with_fwd)), 5);
+    let (d, f) = (
+        metric(&dynamic, "cache.c1.forward_timeouts"),
+        metric(&fixed, "cache.c1.forward_timeouts"),
+    );
+    eprintln!("forward timeouts: with peer health {d}, static membership {f}");
+    assert!(d > 0.0 && d < 240.0, "with peer health: {d}");
+    assert!(f > 380.0, "static membership: {f}");
+    assert_eq!(metric(&fixed, "cache_ring_changes"), 0.0);
+    for r in [&dynamic, &fixed] {
+        assert_eq!(metric(r, "errors") + metric(r, "timeouts"), 0.0);
+    }
+    // Without a forward timeout, static membership leaves reads for c3's keys
+    // hanging until the client gives up.
+    let hang = run(&shards_scenario(&spec("", "")), 5);
+    assert!(metric(&hang, "timeouts") > 380.0);
+}
+
+#[test]
+fn a_balancer_health_checks_caches_and_ejects_only_the_crashed_one() {
+    // Two standalone caches behind a health-checking balancer; b crashes at 2 s.
+    // Caches answer health checks, so a is never ejected and b is ejected once.
+    let text = r#"Scenario(
+    name: "lbcache",
+    duration_s: 4.0,
+    warmup: Seconds(0.5),
+    nodes: [
+        Client(name: "c", target: "lb", workload: Poisson(rate_per_s: 500.0)),
+        LoadBalancer(name: "lb", backends: ["a", "b"], policy: RoundRobin,
+                     health: (interval_ms: 100.0, timeout_ms: 50.0)),
+        Cache(name: "a", origin: "db"),
+        Cache(name: "b", origin: "db"),
+        Server(name: "db", workers: 8, service: Constant(ms: 0.5), data: true),
+    ],
+    default_link: (latency: Constant(ms: 0.2)),
+    faults: [(at_s: 2.0, action: Crash(node: "b"))],
+)"#;
+    let r = run(text, 2);
+    assert_eq!(metric(&r, "lb.lb.false_ejections"), 0.0);
+    assert_eq!(metric(&r, "lb.lb.detections"), 1.0);
+    assert!(metric(&r, "lb.lb.backend.a.share") > 0.7);
+}
+
+/// A publisher writes through `gw`; a reader reads at `edge` 20 ms from the
+/// origin. `push` adds `push_to: ["edge"]` on `gw`; `ttl` sets the edge's TTL.
+fn cdn_scenario(push: bool, ttl: &str) -> String {
+    let push_to = if push { r#"push_to: ["edge"],"# } else { "" };
+    format!(
+        r#"Scenario(
+    name: "cdn",
+    duration_s: 8.0,
+    warmup: Seconds(2.0),
+    nodes: [
+        Client(name: "r", target: "edge", workload: Poisson(rate_per_s: 2000.0),
+               mix: [(name: "get", op: Read)], keys: Zipf(count: 1000, s: 0.9)),
+        Client(name: "p", target: "gw", workload: Poisson(rate_per_s: 100.0),
+               mix: [(name: "put", op: Write)], keys: Zipf(count: 1000, s: 0.9)),
+        Cache(name: "edge", origin: "db", ttl_ms: {ttl}),
+        Cache(name: "gw", origin: "db", pattern: WriteAround, {push_to}),
+        Server(name: "db", workers: 16, service: Constant(ms: 0.2), data: true),
+    ],
+    links: [
+        (from: "r", to: "edge", latency: Constant(ms: 1.0)),
+        (from: "edge", to: "db", latency: Constant(ms: 20.0)),
+        (from: "p", to: "gw", latency: Constant(ms: 1.0)),
+        (from: "gw", to: "db", latency: Constant(ms: 0.5)),
+    ],
+)"#
+    )
+}
+
+#[test]
+fn push_keeps_edges_fresher_and_hotter_than_pull_with_a_ttl() {
+    // Push: a read of key k at the edge is stale iff a write to k was acknowledged
+    // at `gw` within the last δ = 20.5 ms (the push's transit gw → db → edge), so
+    // with Poisson writes at w_k = 100·p_k per second the stale rate is
+    // Σ_k p_k·(1 − e^{−w_k·δ}) (reads and writes share the Zipf popularity p).
+    // Over 12 seeds the measured rate had mean 0.0337 and sd 0.0027 (8%): ±25% is
+    // 3 sd.
+    // Pull with a 1 s TTL is stale whenever the key was rewritten since its fetch
+    // (far more often) and hits less (expiries).
+    let pull = run(&cdn_scenario(false, "Some(1000.0)"), 3);
+    let push = run(&cdn_scenario(true, "None"), 3);
+    let (sp, sq) = (
+        metric(&pull, "cache.edge.stale_read_rate"),
+        metric(&push, "cache.edge.stale_read_rate"),
+    );
+    let (hp, hq) = (
+        metric(&pull, "cache.edge.hit_ratio"),
+        metric(&push, "cache.edge.hit_ratio"),
+    );
+    let theory: f64 = zipf_popularity(1000, 0.9)
+        .iter()
+        .map(|p| p * (1.0 - (-100.0 * p * 0.0205f64).exp()))
+        .sum();
+    eprintln!(
+        "pull TTL 1 s: hit {hp:.3} stale {sp:.4}; push: hit {hq:.3} stale {sq:.4} (theory {theory:.4})"
+    );
+    assert!(
+        (sq - theory).abs() <= 0.25 * theory,
+        "push stale rate {sq} vs {theory}"
+    );
+    assert!(sp > 3.0 * sq, "pull stale {sp} vs push {sq}");
+    assert!(hq > hp + 0.05, "push hit {hq} vs pull {hp}");
+    // Every acknowledged write is pushed once and received once (no faults); the
+    // counts differ only by pushes in flight at the two ends of the measured
+    // window (Poisson, mean 100/s × 20.5 ms ≈ 2 each: sd of the difference ≈ 2).
+    let sent = metric(&push, "cache.gw.pushes_sent");
+    assert!(sent > 500.0);
+    assert!((metric(&push, "cache.edge.pushes_received") - sent).abs() <= 10.0);
+    assert_eq!(metric(&pull, "cache.gw.pushes_sent"), 0.0);
+}
+
+#[test]
+fn distributed_cache_runs_are_reproducible_with_membership_changes() {
+    // Health checks, forward timeouts and ring rebuilds draw no hidden randomness:
+    // the same seed gives the same metrics and time series, bit for bit.
+    let text = shards_scenario(&Shards {
+        placement: RING,
+        keys: "Zipf(count: 5000, s: 0.9)",
+        health: HEALTH_100MS,
+        fwd: "forward_timeout_ms: 20.0,",
+        fault: "for_s: 1.0,",
+    });
+    let (a, b) = (run(&text, 9), run(&text, 9));
+    let bits = |r: &RunResult| -> Vec<(String, u64)> {
+        r.metrics
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_bits()))
+            .collect()
+    };
+    assert_eq!(bits(&a), bits(&b));
+    let series = |r: &RunResult| -> Vec<u64> {
+        r.timeseries
+            .iter()
+            .flat_map(|t| [t.cache_hit_ratio.to_bits(), t.cache_origin_per_s.to_bits()])
+            .collect()
+    };
+    assert_eq!(series(&a), series(&b));
+    assert_eq!(metric(&a, "cache_ring_changes"), 6.0);
+}

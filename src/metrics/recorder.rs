@@ -93,6 +93,37 @@ pub struct CacheCounters {
     pub entries: u64,
     /// Per bucket: (hits, misses).
     pub buckets: Vec<(u64, u64)>,
+    /// Forwarded requests whose owner shard did not answer in time.
+    pub forward_timeouts: u64,
+    /// Writes pushed to edge caches (one per target) and pushes received.
+    pub pushes_sent: u64,
+    pub pushes_received: u64,
+    /// Requests sent to the origin (fetches, writes, flushes, refreshes, pass-throughs).
+    pub origin_requests: u64,
+    /// Per bucket: requests sent to the origin.
+    pub origin_buckets: Vec<u64>,
+    /// Per bucket: stale reads.
+    pub stale_buckets: Vec<u64>,
+    /// Membership changes of this shard's ring (every one, warm-up included: a
+    /// structural figure, not a rate).
+    pub remaps: Vec<RemapEvent>,
+}
+
+/// A shard's view of its distributed cache changed: a peer left or joined its ring.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RemapEvent {
+    pub t: SimTime,
+    /// Node index of the peer that left or joined.
+    pub peer: usize,
+    pub joined: bool,
+    /// Shards on the ring before and after.
+    pub members_before: u32,
+    pub members_after: u32,
+    /// Fraction of the key space whose owner changed (measured over the clients' keys).
+    pub moved_fraction: f64,
+    /// The placement's expected fraction: the peer's share of the hash space
+    /// (consistent hashing) or (n − 1)/n with n the larger membership (modulo).
+    pub theory: f64,
 }
 
 /// Everything a run records.
@@ -274,6 +305,8 @@ impl Recorder {
         self.caches.push(CacheCounters {
             name: name.to_string(),
             buckets: vec![(0, 0); self.n_buckets],
+            origin_buckets: vec![0; self.n_buckets],
+            stale_buckets: vec![0; self.n_buckets],
             ..CacheCounters::default()
         });
         self.caches.len() - 1
@@ -291,6 +324,34 @@ impl Recorder {
             } else {
                 c.misses += 1;
                 c.buckets[b].1 += 1;
+            }
+        }
+    }
+
+    /// A cache sent a request to its origin.
+    #[inline]
+    pub fn cache_origin_request(&mut self, cache: usize, now: SimTime) {
+        if self.measuring(now) {
+            let b = self.bucket_of(now);
+            if let Some(c) = self.caches.get_mut(cache) {
+                c.origin_requests += 1;
+                if let Some(x) = c.origin_buckets.get_mut(b) {
+                    *x += 1;
+                }
+            }
+        }
+    }
+
+    /// A cache answered a read with a value other than the latest acknowledged write.
+    #[inline]
+    pub fn cache_stale_read(&mut self, cache: usize, now: SimTime) {
+        if self.measuring(now) {
+            let b = self.bucket_of(now);
+            if let Some(c) = self.caches.get_mut(cache) {
+                c.stale_reads += 1;
+                if let Some(x) = c.stale_buckets.get_mut(b) {
+                    *x += 1;
+                }
             }
         }
     }

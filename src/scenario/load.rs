@@ -1486,6 +1486,9 @@ fn check_routes(
                 for (k, &p) in c.peers.iter().enumerate() {
                     need.push((i, p, format!("nodes[{}].peers[{k}]", spec_index[i])));
                 }
+                for (k, &p) in c.push_to.iter().enumerate() {
+                    need.push((i, p, format!("nodes[{}].push_to[{k}]", spec_index[i])));
+                }
             }
             NodeKind::Queue(_) => {}
         }
@@ -2203,6 +2206,19 @@ fn validate_cache(
             "e.g. `ConsistentHash(vnodes: 100)`",
         );
     }
+    if let CachePlacement::ConsistentHash { vnodes } = placement
+        && u64::from(vnodes) > crate::components::hashring::MAX_VNODES_PER_NODE
+    {
+        v.err(
+            &format!("{p}.placement"),
+            format!(
+                "`vnodes` is {vnodes}, above the limit of {} per shard",
+                crate::components::hashring::MAX_VNODES_PER_NODE
+            ),
+            "a few hundred virtual nodes already balance the ring within a few percent",
+        );
+    }
+    let (peer_health, forward_timeout, push_to) = validate_cache_network(v, p, c, names, kinds);
     let store = CacheConfig {
         policy: c.eviction,
         capacity_entries: c.capacity_entries,
@@ -2220,7 +2236,99 @@ fn validate_cache(
         service,
         peers,
         placement,
+        peer_health,
+        forward_timeout,
+        push_to,
     }
+}
+
+/// The distributed-cache and push fields of a cache: `peer_health`,
+/// `forward_timeout_ms` (both need `peers`) and `push_to` (other caches).
+fn validate_cache_network(
+    v: &mut V<'_, '_>,
+    p: &str,
+    c: &CacheSpec,
+    names: &[&str],
+    kinds: &[&str],
+) -> (
+    Option<crate::components::load_balancer::ActiveCheckConfig>,
+    Option<SimTime>,
+    Vec<usize>,
+) {
+    use crate::components::load_balancer::ActiveCheckConfig;
+    let peer_health = c.peer_health.as_ref().map(|h| {
+        let hp = format!("{p}.peer_health");
+        if c.peers.is_empty() {
+            v.err(
+                &hp,
+                "`peer_health` checks the other shards, but this cache has no `peers`",
+                "list the other shards in `peers`, or remove `peer_health`",
+            );
+        }
+        let ok_i = v.positive(&format!("{hp}.interval_ms"), h.interval_ms, "milliseconds");
+        let ok_t = v.positive(&format!("{hp}.timeout_ms"), h.timeout_ms, "milliseconds");
+        if ok_i && ok_t && h.timeout_ms > h.interval_ms {
+            v.err(
+                &format!("{hp}.timeout_ms"),
+                format!(
+                    "the check timeout ({} ms) is longer than the interval ({} ms)",
+                    h.timeout_ms, h.interval_ms
+                ),
+                "a check must time out before the next one is sent: use `timeout_ms` ≤ `interval_ms`",
+            );
+        }
+        if h.healthy_threshold == 0 {
+            v.err(
+                &format!("{hp}.healthy_threshold"),
+                "`healthy_threshold` must be at least 1",
+                "e.g. `healthy_threshold: 2`",
+            );
+        }
+        if h.unhealthy_threshold == 0 {
+            v.err(
+                &format!("{hp}.unhealthy_threshold"),
+                "`unhealthy_threshold` must be at least 1",
+                "e.g. `unhealthy_threshold: 3`",
+            );
+        }
+        ActiveCheckConfig {
+            interval_ns: SimTime::from_ms_f64(h.interval_ms).as_ns().max(1),
+            timeout_ns: SimTime::from_ms_f64(h.timeout_ms).as_ns().max(1),
+            healthy_threshold: h.healthy_threshold.max(1),
+            unhealthy_threshold: h.unhealthy_threshold.max(1),
+        }
+    });
+    let forward_timeout = v.ms(&format!("{p}.forward_timeout_ms"), c.forward_timeout_ms);
+    if forward_timeout.is_some() && c.peers.is_empty() {
+        v.err(
+            &format!("{p}.forward_timeout_ms"),
+            "`forward_timeout_ms` applies to requests forwarded to peers, but this cache has no `peers`",
+            "list the other shards in `peers`, or remove `forward_timeout_ms`",
+        );
+    }
+    let mut push_to: Vec<usize> = Vec::new();
+    for (k, name) in c.push_to.iter().enumerate() {
+        let path = format!("{p}.push_to[{k}]");
+        let id = v.node_ref(&path, name, names);
+        if id == usize::MAX {
+            continue;
+        }
+        if kinds[id] != "cache" {
+            v.err(
+                &path,
+                format!("`{name}` is a {}, but pushes go to caches", kinds[id]),
+                "list the edge `Cache(...)` nodes that should receive every write",
+            );
+        } else if names[id] == c.name || push_to.contains(&id) {
+            v.err(
+                &path,
+                format!("push target `{name}` is listed twice (or is this cache)"),
+                "list every edge cache once",
+            );
+        }
+        push_to.push(id);
+    }
+    (peer_health, forward_timeout, push_to)
 }
 
 fn validate_server(

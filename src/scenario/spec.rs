@@ -194,6 +194,19 @@ pub struct CacheSpec {
     /// Key placement across this cache and its `peers` (default `ConsistentHash(vnodes: 100)`).
     #[serde(default)]
     pub placement: Option<CachePlacement>,
+    /// Distributed cache: health checks this shard sends to each peer; a peer failing
+    /// `unhealthy_threshold` checks in a row leaves this shard's ring (its keys remap),
+    /// and rejoins after `healthy_threshold` successes (default: none, static membership).
+    #[serde(default)]
+    pub peer_health: Option<HealthCheckSpec>,
+    /// Distributed cache: a request forwarded to a peer and not answered within this
+    /// long is read from the origin directly (writes fail) (default: wait forever).
+    #[serde(default)]
+    pub forward_timeout_ms: Option<f64>,
+    /// Push mode (CDN): every write this cache acknowledges is sent to these caches,
+    /// which store it at once (default: none).
+    #[serde(default)]
+    pub push_to: Vec<String>,
 }
 
 /// A load balancer in front of `backends` (node names); clients and servers

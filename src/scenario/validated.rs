@@ -77,6 +77,12 @@ pub struct CacheV {
     /// Node indices of the other shards (distributed cache); empty = standalone.
     pub peers: Vec<usize>,
     pub placement: super::spec::CachePlacement,
+    /// Health checks between shards (membership changes), if any.
+    pub peer_health: Option<crate::components::load_balancer::ActiveCheckConfig>,
+    /// Forwarded requests unanswered this long fall back to the origin.
+    pub forward_timeout: Option<SimTime>,
+    /// Node indices of the caches every acknowledged write is pushed to.
+    pub push_to: Vec<usize>,
 }
 
 /// A load balancer: backends resolved to node indices, times in ns.

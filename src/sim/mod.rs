@@ -63,6 +63,7 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         cache_latest: std::collections::BTreeMap::new(),
     };
     let mut sim = Sim::new(seed, world);
+    let key_space = client_key_space(sc);
     let mut client_index = 0;
     for (i, node) in sc.nodes.iter().enumerate() {
         let id = match &node.kind {
@@ -84,12 +85,15 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
             ),
             NodeKind::Cache(c) => sim.add(
                 &node.name,
-                Box::new(Cache::new(
-                    c.clone(),
-                    i,
-                    metric_ids[i].unwrap_or(0),
-                    cache_ids[i].unwrap_or(0),
-                )),
+                Box::new(
+                    Cache::new(
+                        c.clone(),
+                        i,
+                        metric_ids[i].unwrap_or(0),
+                        cache_ids[i].unwrap_or(0),
+                    )
+                    .with_key_space(key_space),
+                ),
             ),
             NodeKind::Replica { store, index } => {
                 let st = &sc.stores[*store];
@@ -119,6 +123,22 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
     sim
 }
 
+/// The number of keys clients request (keys are `0..count`): the largest
+/// `keys.count` of any client (1000 without clients).
+pub fn client_key_space(sc: &Scenario) -> u64 {
+    sc.nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Client(c) => Some(match c.keys {
+                crate::scenario::validated::KeysV::Uniform { count }
+                | crate::scenario::validated::KeysV::Zipf { count, .. } => count,
+            }),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(1000)
+}
+
 /// One time bucket of a run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TsRow {
@@ -140,6 +160,39 @@ pub struct TsRow {
     /// Hit ratio of all caches' lookups in this bucket (NaN without caches).
     #[serde(default = "nan")]
     pub cache_hit_ratio: f64,
+    /// Requests all caches sent to their origins, per second, in this bucket
+    /// (NaN without caches).
+    #[serde(default = "nan")]
+    pub cache_origin_per_s: f64,
+    /// Stale reads / lookups of all caches in this bucket (NaN without lookups).
+    #[serde(default = "nan")]
+    pub cache_stale_read_rate: f64,
+}
+
+/// One cache node's time series (per bucket), for `cache_nodes.csv` and charts.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CacheSeries {
+    pub name: String,
+    pub hits: Vec<u64>,
+    pub misses: Vec<u64>,
+    /// Requests sent to the origin.
+    pub origin_requests: Vec<u64>,
+    /// Stale reads.
+    #[serde(default)]
+    pub stale_reads: Vec<u64>,
+}
+
+impl CacheSeries {
+    /// Hit ratio of bucket `b` (NaN without lookups).
+    pub fn hit_ratio(&self, b: usize) -> f64 {
+        let h = self.hits.get(b).copied().unwrap_or(0);
+        let m = self.misses.get(b).copied().unwrap_or(0);
+        if h + m > 0 {
+            h as f64 / (h + m) as f64
+        } else {
+            f64::NAN
+        }
+    }
 }
 
 fn nan() -> f64 {
@@ -189,6 +242,9 @@ pub struct RunResult {
     /// Jepsen-format histories per (store, key) when exporting.
     #[serde(skip)]
     pub exported: Vec<(String, String)>,
+    /// Per cache node: hits, misses and origin requests per bucket.
+    #[serde(default)]
+    pub caches: Vec<CacheSeries>,
 }
 
 impl RunResult {
@@ -651,6 +707,119 @@ fn lb_metrics(m: &mut Vec<(String, f64)>, rec: &crate::metrics::Recorder) {
     }
 }
 
+/// Cache figures across nodes: stale reads, origin load, remapped key fractions
+/// (mean over ring changes, measured and expected), and the hit-ratio dip after
+/// the first fault (see README, "Cache metrics").
+fn cache_metrics(
+    m: &mut Vec<(String, f64)>,
+    sc: &Scenario,
+    rec: &crate::metrics::Recorder,
+    measured_s: f64,
+) {
+    let (mut lookups, mut stale, mut origin) = (0u64, 0u64, 0u64);
+    for c in &rec.caches {
+        lookups += c.hits + c.misses;
+        stale += c.stale_reads;
+        origin += c.origin_requests;
+    }
+    m.push(("cache_stale_reads".into(), stale as f64));
+    m.push((
+        "cache_stale_read_rate".into(),
+        if lookups > 0 {
+            stale as f64 / lookups as f64
+        } else {
+            f64::NAN
+        },
+    ));
+    m.push((
+        "cache_origin_per_s".into(),
+        if measured_s > 0.0 {
+            origin as f64 / measured_s
+        } else {
+            f64::NAN
+        },
+    ));
+    let events: Vec<&crate::metrics::recorder::RemapEvent> =
+        rec.caches.iter().flat_map(|c| c.remaps.iter()).collect();
+    let distributed = sc
+        .nodes
+        .iter()
+        .any(|n| matches!(&n.kind, NodeKind::Cache(c) if !c.peers.is_empty()));
+    if distributed {
+        m.push(("cache_ring_changes".into(), events.len() as f64));
+    }
+    if !events.is_empty() {
+        for (joined, what) in [(false, "leave"), (true, "join")] {
+            let es: Vec<_> = events.iter().filter(|e| e.joined == joined).collect();
+            let mean = |f: &dyn Fn(&crate::metrics::recorder::RemapEvent) -> f64| {
+                if es.is_empty() {
+                    f64::NAN
+                } else {
+                    es.iter().map(|e| f(e)).sum::<f64>() / es.len() as f64
+                }
+            };
+            m.push((
+                format!("cache_remap_{what}_fraction"),
+                mean(&|e| e.moved_fraction),
+            ));
+            m.push((format!("cache_remap_{what}_theory"), mean(&|e| e.theory)));
+        }
+    }
+    // The dip: buckets ending by the first fault form the baseline; from the first
+    // fault on, the lowest bucket hit ratio (buckets with under a quarter of the
+    // baseline's mean lookups skipped), the time spent below 95% of the baseline,
+    // and the misses beyond the baseline miss ratio.
+    let Some(fault) = sc.faults.first().map(|f| f.at.as_ns()) else {
+        return;
+    };
+    let b_ns = rec.bucket_ns().max(1);
+    let nb = rec.n_buckets;
+    let per_bucket = |b: usize| -> (u64, u64) {
+        rec.caches.iter().fold((0, 0), |a, c| {
+            let (h, mi) = c.buckets.get(b).copied().unwrap_or((0, 0));
+            (a.0 + h, a.1 + mi)
+        })
+    };
+    let (mut bh, mut bm, mut nbase) = (0u64, 0u64, 0u64);
+    for b in 0..nb {
+        if (b as u64 + 1) * b_ns <= fault {
+            let (h, mi) = per_bucket(b);
+            if h + mi > 0 {
+                bh += h;
+                bm += mi;
+                nbase += 1;
+            }
+        }
+    }
+    if bh + bm == 0 {
+        return;
+    }
+    let base = bh as f64 / (bh + bm) as f64;
+    let min_lookups = (bh + bm) as f64 / nbase as f64 / 4.0;
+    let (mut min, mut below, mut extra) = (f64::NAN, 0u64, 0.0f64);
+    for b in 0..nb {
+        if (b as u64 + 1) * b_ns <= fault {
+            continue;
+        }
+        let (h, mi) = per_bucket(b);
+        let n = (h + mi) as f64;
+        if n < min_lookups || n == 0.0 {
+            continue;
+        }
+        let r = h as f64 / n;
+        min = if min.is_nan() { r } else { min.min(r) };
+        if r < 0.95 * base {
+            below += 1;
+        }
+        extra += mi as f64 - (1.0 - base) * n;
+    }
+    m.push(("cache_hit_ratio_baseline".into(), base));
+    m.push(("cache_hit_ratio_min".into(), min));
+    m.push(("cache_hit_ratio_dip".into(), base - min));
+    m.push(("cache_dip_s".into(), below as f64 * b_ns as f64 / 1e9));
+    m.push(("cache_extra_misses".into(), extra));
+}
+
 fn summarize(
     sc: &Scenario,
     seed: u64,
@@ -815,7 +984,36 @@ fn summarize(
                 c.memory_bytes as f64,
             ));
             m.push((format!("cache.{}.entries", c.name), c.entries as f64));
+            m.push((
+                format!("cache.{}.stale_read_rate", c.name),
+                if c.hits + c.misses > 0 {
+                    c.stale_reads as f64 / (c.hits + c.misses) as f64
+                } else {
+                    f64::NAN
+                },
+            ));
+            m.push((
+                format!("cache.{}.origin_requests", c.name),
+                c.origin_requests as f64,
+            ));
+            m.push((
+                format!("cache.{}.forward_timeouts", c.name),
+                c.forward_timeouts as f64,
+            ));
+            m.push((
+                format!("cache.{}.pushes_sent", c.name),
+                c.pushes_sent as f64,
+            ));
+            m.push((
+                format!("cache.{}.pushes_received", c.name),
+                c.pushes_received as f64,
+            ));
+            m.push((
+                format!("cache.{}.ring_changes", c.name),
+                c.remaps.len() as f64,
+            ));
         }
+        cache_metrics(&mut m, sc, rec, measured_s);
     }
     // Measured uptime of every node a fault can crash: the time-average of
     // "alive" over the measured period (availability arithmetic checks use it).
@@ -968,6 +1166,28 @@ fn summarize(
                     f64::NAN
                 }
             },
+            cache_origin_per_s: if rec.caches.is_empty() {
+                f64::NAN
+            } else {
+                rec.caches
+                    .iter()
+                    .map(|c| c.origin_buckets.get(b).copied().unwrap_or(0))
+                    .sum::<u64>() as f64
+                    / bucket_s
+            },
+            cache_stale_read_rate: {
+                let (st, n) = rec.caches.iter().fold((0u64, 0u64), |a, c| {
+                    (
+                        a.0 + c.stale_buckets.get(b).copied().unwrap_or(0),
+                        a.1 + c.buckets[b].0 + c.buckets[b].1,
+                    )
+                });
+                if n > 0 {
+                    st as f64 / n as f64
+                } else {
+                    f64::NAN
+                }
+            },
         });
     }
     let mut cdf = Vec::new();
@@ -995,5 +1215,16 @@ fn summarize(
         cdf,
         verdicts: Vec::new(),
         exported: Vec::new(),
+        caches: rec
+            .caches
+            .iter()
+            .map(|c| CacheSeries {
+                name: c.name.clone(),
+                hits: c.buckets.iter().map(|x| x.0).collect(),
+                misses: c.buckets.iter().map(|x| x.1).collect(),
+                origin_requests: c.origin_buckets.clone(),
+                stale_reads: c.stale_buckets.clone(),
+            })
+            .collect(),
     }
 }

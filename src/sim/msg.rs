@@ -79,6 +79,13 @@ pub enum Msg {
     HealthReply {
         id: u64,
     },
+    /// Push mode (CDN): a cache that acknowledged a write sends the new value to
+    /// an edge cache, which stores it (fire and forget: no answer, no retry).
+    CachePush {
+        key: u64,
+        value: i64,
+        size_bytes: u32,
+    },
 }
 
 impl Msg {
@@ -92,6 +99,7 @@ impl Msg {
             Msg::JobAck { .. } => 64,
             Msg::Peer(p) => p.size_bytes(),
             Msg::HealthCheck { .. } | Msg::HealthReply { .. } => 64,
+            Msg::CachePush { size_bytes, .. } => *size_bytes,
         }
     }
 }

@@ -6,6 +6,31 @@
 //! evictions, lost writes, stale reads). It must not touch the origin's state: it
 //! only exchanges `Msg::Request`/`Msg::Response` with it.
 //!
+//! Distributed cache: every shard lists the others as `peers`; a request for a
+//! key another shard owns (by consistent hashing or modulo over the shards this
+//! shard believes are up) is forwarded to it once (a shard serves what a peer
+//! forwards, so views that disagree never loop). With `peer_health`, each shard
+//! sends health checks to every peer over the network and drops a peer from its
+//! own ring after `unhealthy_threshold` failed checks (timing as the load
+//! balancer's active checks: `load_balancer/health.rs`), and adds it back after
+//! `healthy_threshold` successes — so a crashed shard leaves the ring and a
+//! restarted one rejoins, cold. Each change records the fraction of the clients'
+//! key space whose owner changed ([`RemapEvent`]). Without `peer_health`
+//! membership is static: keys of a dead shard are still forwarded to it. With
+//! `forward_timeout`, a forwarded read unanswered in time is fetched from the
+//! origin by the forwarding shard (counted as a miss there) and a forwarded
+//! write fails; otherwise the requester waits (its own timeout). A restarted
+//! shard starts believing every peer is up.
+//!
+//! Push mode (CDN): a cache with `push_to` sends every write it acknowledges
+//! (`Msg::CachePush`) to those caches over the network — fire and forget, so a
+//! partition or a crash loses pushes and the edge keeps its old value until the
+//! key is written again or its TTL expires. An edge stores a push at once; it
+//! still fetches on a miss (content never pushed, evicted, or lost in a crash).
+//!
+//! Caches answer `Msg::HealthCheck` at once (a crashed cache receives nothing),
+//! so a load balancer can health-check them.
+//!
 //! Stale reads: the cache cannot see the origin, so the world keeps, per
 //! (origin, key), the last write value *acknowledged to a client by a cache*
 //! (`SimWorld::cache_latest`). A read answered with a different value is stale.
@@ -15,9 +40,11 @@
 #![allow(clippy::collapsible_if)]
 
 use super::eviction::{CacheStore, Entry, Lookup, PutOutcome};
-use crate::components::hashring::{HashRing, ModuloPlacement, Placement};
+use crate::components::hashring::{HashRing, ModuloPlacement, Placement, moved_fraction};
+use crate::components::load_balancer::{ActiveHealth, HealthStatus};
 use crate::detrand::FastMap;
 use crate::engine::{Component, NodeId, SimTime};
+use crate::metrics::recorder::RemapEvent;
 use crate::scenario::spec::{CachePattern, CachePlacement, OpSpec};
 use crate::scenario::validated::CacheV;
 use crate::sim::msg::{Msg, NO_REDIRECT, Request, Response, Status};
@@ -28,7 +55,15 @@ use std::collections::BTreeSet;
 const KIND_SHIFT: u32 = 60;
 const T_LOOKUP: u64 = 0;
 const T_FLUSH: u64 = 1;
+const T_CHECK_TICK: u64 = 2;
+const T_CHECK_TIMEOUT: u64 = 3;
+const T_FORWARD_TIMEOUT: u64 = 4;
 const ID_MASK: u64 = (1 << KIND_SHIFT) - 1;
+/// Low bits of a health-check id: the peer's slot in the shard list.
+const SLOT_BITS: u32 = 20;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+/// Most keys a remap measurement looks at (an even stride over larger key spaces).
+pub const REMAP_SAMPLE_KEYS: u64 = 100_000;
 /// Cached "not found" (negative caching): the origin had no value for the key.
 const NIL: i64 = i64::MIN;
 
@@ -48,8 +83,10 @@ enum Stage {
     Flush,
     /// A refresh-ahead fetch.
     Refresh,
-    /// A request relayed to the owning shard, or passed through to the origin.
+    /// A request passed through to the origin.
     Relay,
+    /// A request forwarded to the owning peer shard.
+    Forward,
 }
 
 #[derive(Clone, Copy)]
@@ -60,9 +97,46 @@ struct Pending {
     arrived: SimTime,
 }
 
+#[derive(Clone)]
 enum Shards {
     Ring(HashRing),
     Modulo(ModuloPlacement),
+}
+
+impl Placement for Shards {
+    fn place(&self, key: u64) -> Option<usize> {
+        match self {
+            Shards::Ring(r) => r.place(key),
+            Shards::Modulo(m) => m.place(key),
+        }
+    }
+}
+
+/// Placement over `live` node indices (sorted), `None` if the ring cannot be built.
+fn build_shards(placement: CachePlacement, live: &[usize]) -> Option<Shards> {
+    match placement {
+        CachePlacement::ConsistentHash { vnodes } => {
+            let mut r = HashRing::new(vnodes.max(1)).ok()?;
+            for &n in live {
+                let _ = r.add_node(n, 1);
+            }
+            Some(Shards::Ring(r))
+        }
+        CachePlacement::Modulo => Some(Shards::Modulo(ModuloPlacement::from_nodes(live.to_vec()))),
+    }
+}
+
+/// The keys a remap measurement looks at: `0..key_space`, or
+/// [`REMAP_SAMPLE_KEYS`] evenly spaced ones when the key space is larger.
+pub fn remap_sample_keys(key_space: u64) -> impl Iterator<Item = u64> {
+    let n = key_space.min(REMAP_SAMPLE_KEYS);
+    (0..n).map(move |i| {
+        if key_space <= REMAP_SAMPLE_KEYS {
+            i
+        } else {
+            ((u128::from(i) * u128::from(key_space)) / u128::from(n)) as u64
+        }
+    })
 }
 
 /// A cache node (see the module docs).
@@ -79,8 +153,19 @@ pub struct Cache {
     refreshing: BTreeSet<u64>,
     scratch: Vec<(u64, Entry)>,
     shards: Option<Shards>,
-    /// Node indices of every shard (this one included).
+    /// Node indices of every shard (this one included), sorted.
     shard_nodes: Vec<usize>,
+    /// This node's index.
+    me: usize,
+    /// Per slot of `shard_nodes`: whether this shard believes it is up.
+    up: Vec<bool>,
+    /// Health of each slot (`peer_health`).
+    health: Option<ActiveHealth>,
+    /// Per slot: the outstanding health check's id.
+    pending_check: Vec<Option<u64>>,
+    check_seq: u64,
+    /// Keys `0..key_space` are what clients request (for remap measurements).
+    key_space: u64,
 }
 
 impl Cache {
@@ -93,22 +178,21 @@ impl Cache {
             shard_nodes.push(me);
             shard_nodes.extend(cfg.peers.iter().copied());
             shard_nodes.sort_unstable();
-            match cfg.placement {
-                CachePlacement::ConsistentHash { vnodes } => {
-                    let mut ring = HashRing::new(vnodes.max(1)).ok();
-                    if let Some(r) = &mut ring {
-                        for &n in &shard_nodes {
-                            let _ = r.add_node(n, 1);
-                        }
-                    }
-                    ring.map(Shards::Ring)
-                }
-                CachePlacement::Modulo => Some(Shards::Modulo(ModuloPlacement::from_nodes(
-                    shard_nodes.clone(),
-                ))),
-            }
+            shard_nodes.dedup();
+            build_shards(cfg.placement, &shard_nodes)
         };
+        let n = shard_nodes.len();
+        let health = cfg
+            .peer_health
+            .filter(|_| n > 0)
+            .and_then(|h| ActiveHealth::new(h, n).ok());
         Cache {
+            me,
+            up: vec![true; n],
+            health,
+            pending_check: vec![None; n],
+            check_seq: 0,
+            key_space: 1000,
             origin: NodeId(cfg.origin as u32),
             store: CacheStore::new(cfg.store),
             cfg,
@@ -123,9 +207,171 @@ impl Cache {
         }
     }
 
+    /// Sets the number of keys clients request (keys `0..key_space`), over which
+    /// remapped fractions are measured (default 1000).
+    pub fn with_key_space(mut self, key_space: u64) -> Self {
+        self.key_space = key_space.max(1);
+        self
+    }
+
     /// The cache store (for inspection in tests).
     pub fn store(&self) -> &CacheStore {
         &self.store
+    }
+
+    /// Node indices of the shards this shard currently believes are up (itself
+    /// included); empty for a standalone cache.
+    pub fn live_shards(&self) -> Vec<usize> {
+        self.shard_nodes
+            .iter()
+            .zip(&self.up)
+            .filter(|(_, u)| **u)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// A peer's status changed in this shard's view: rebuild the placement and
+    /// record how much of the key space moved.
+    fn set_peer_up(&mut self, ctx: &mut Ctx<'_>, slot: usize, up: bool) {
+        if self.up.get(slot) == Some(&up) || slot >= self.up.len() {
+            return;
+        }
+        let before = self.live_shards();
+        self.up[slot] = up;
+        let after = self.live_shards();
+        let Some(new) = build_shards(self.cfg.placement, &after) else {
+            return;
+        };
+        let peer = self.shard_nodes[slot];
+        let old = self.shards.replace(new);
+        if let (Some(old), Some(new)) = (&old, &self.shards) {
+            let moved = moved_fraction(old, new, remap_sample_keys(self.key_space));
+            let theory = match (old, new) {
+                (Shards::Ring(o), Shards::Ring(n)) => {
+                    let owner = if up { n } else { o };
+                    owner.ownership().get(&peer).copied().unwrap_or(0.0)
+                }
+                _ => {
+                    let big = before.len().max(after.len()) as f64;
+                    (big - 1.0) / big
+                }
+            };
+            if let Some(c) = ctx.world.rec.caches.get_mut(self.idx) {
+                c.remaps.push(RemapEvent {
+                    t: ctx.now,
+                    peer,
+                    joined: up,
+                    members_before: before.len() as u32,
+                    members_after: after.len() as u32,
+                    moved_fraction: moved,
+                    theory,
+                });
+            }
+        }
+    }
+
+    /// Send one round of health checks to every peer (fixed rate).
+    fn check_tick(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(cfg) = self.health.as_ref().map(|h| *h.config()) else {
+            return;
+        };
+        for slot in 0..self.shard_nodes.len() {
+            if self.shard_nodes[slot] == self.me {
+                continue;
+            }
+            // With timeout == interval a timeout can coincide with the next round: settle it first.
+            if self.pending_check[slot].take().is_some() {
+                self.check_result(ctx, slot, false);
+            }
+            self.check_seq += 1;
+            let id = ((self.check_seq << SLOT_BITS) | slot as u64) & ID_MASK;
+            self.pending_check[slot] = Some(id);
+            ctx.send(
+                NodeId(self.shard_nodes[slot] as u32),
+                Msg::HealthCheck { id },
+            );
+            ctx.set_timer(
+                SimTime(cfg.timeout_ns),
+                (T_CHECK_TIMEOUT << KIND_SHIFT) | id,
+            );
+        }
+        ctx.set_timer(SimTime(cfg.interval_ns), T_CHECK_TICK << KIND_SHIFT);
+    }
+
+    fn check_result(&mut self, ctx: &mut Ctx<'_>, slot: usize, ok: bool) {
+        let now = ctx.now.as_ns();
+        if let Some(t) = self
+            .health
+            .as_mut()
+            .and_then(|h| h.on_result(slot, ok, now))
+        {
+            self.set_peer_up(ctx, t.backend, t.to == HealthStatus::Healthy);
+        }
+    }
+
+    fn on_check_answer(&mut self, ctx: &mut Ctx<'_>, from: Option<NodeId>, id: u64, ok: bool) {
+        let slot = (id & SLOT_MASK) as usize;
+        if slot >= self.pending_check.len() || self.pending_check[slot] != Some(id) {
+            return;
+        }
+        if from.is_some_and(|f| f.index() != self.shard_nodes[slot]) {
+            return;
+        }
+        self.pending_check[slot] = None;
+        self.check_result(ctx, slot, ok);
+    }
+
+    /// A forwarded request got no answer in time.
+    fn on_forward_timeout(&mut self, ctx: &mut Ctx<'_>, id: u64) {
+        let Some(p) = self.pending.get(&id).copied() else {
+            return;
+        };
+        if p.stage != Stage::Forward {
+            return;
+        }
+        self.pending.remove(&id);
+        if let Some(c) = ctx.world.rec.cache_counters(self.idx, ctx.now) {
+            c.forward_timeouts += 1;
+        }
+        if p.req.op == OpSpec::Read {
+            // Served from the origin by this shard: a miss of the cache tier.
+            ctx.world.rec.cache_lookup(self.idx, ctx.now, false);
+            self.send_tracked(ctx, self.origin, Stage::Relay, p.from, p.req, p.arrived);
+        } else {
+            // The owner may or may not have applied it: report an error.
+            self.reply(ctx, &p, Status::Error, None);
+        }
+    }
+
+    /// A write this cache acknowledged: remember it for stale-read detection and
+    /// push it to the edge caches.
+    fn acked_write(&self, ctx: &mut Ctx<'_>, key: u64, value: i64, size_bytes: u32) {
+        self.note_acked_write(ctx, key, value);
+        if self.cfg.push_to.is_empty() {
+            return;
+        }
+        for &t in &self.cfg.push_to {
+            ctx.send(
+                NodeId(t as u32),
+                Msg::CachePush {
+                    key,
+                    value,
+                    size_bytes: size_bytes.max(1),
+                },
+            );
+        }
+        let n = self.cfg.push_to.len() as u64;
+        if let Some(c) = ctx.world.rec.cache_counters(self.idx, ctx.now) {
+            c.pushes_sent += n;
+        }
+    }
+
+    /// An edge receives a pushed value.
+    fn on_push(&mut self, ctx: &mut Ctx<'_>, key: u64, value: i64, size_bytes: u32) {
+        if let Some(c) = ctx.world.rec.cache_counters(self.idx, ctx.now) {
+            c.pushes_received += 1;
+        }
+        self.put(ctx, key, value, size_bytes, false);
     }
 
     fn new_id(&mut self) -> u64 {
@@ -134,11 +380,7 @@ impl Cache {
     }
 
     fn owner(&self, key: u64) -> Option<usize> {
-        match &self.shards {
-            None => None,
-            Some(Shards::Ring(r)) => r.place(key),
-            Some(Shards::Modulo(m)) => m.place(key),
-        }
+        self.shards.as_ref().and_then(|s| s.place(key))
     }
 
     fn reply(&mut self, ctx: &mut Ctx<'_>, p: &Pending, status: Status, value: Option<i64>) {
@@ -157,7 +399,7 @@ impl Cache {
             .node_completed(self.metric, ctx.now, Some(ctx.now - p.arrived));
     }
 
-    /// Send `req` (with a fresh id) to `to`, remembering it under `stage`.
+    /// Send `req` (with a fresh id) to `to`, remembering it under `stage`; returns the id.
     fn send_tracked(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -166,8 +408,11 @@ impl Cache {
         from: NodeId,
         req: Request,
         arrived: SimTime,
-    ) {
+    ) -> u64 {
         let id = self.new_id();
+        if to == self.origin {
+            ctx.world.rec.cache_origin_request(self.idx, ctx.now);
+        }
         self.pending.insert(
             id,
             Pending {
@@ -178,6 +423,7 @@ impl Cache {
             },
         );
         ctx.send(to, Msg::Request(Request { id, ..req }));
+        id
     }
 
     fn flush_entry(&mut self, ctx: &mut Ctx<'_>, key: u64, e: &Entry) {
@@ -198,7 +444,7 @@ impl Cache {
         }
         let me = ctx.me;
         let now = ctx.now;
-        self.send_tracked(ctx, self.origin, Stage::Flush, me, req, now);
+        let _ = self.send_tracked(ctx, self.origin, Stage::Flush, me, req, now);
     }
 
     /// Insert or update, flushing dirty victims and counting evictions.
@@ -245,9 +491,7 @@ impl Cache {
     fn check_stale(&self, ctx: &mut Ctx<'_>, key: u64, value: Option<i64>) {
         if let Some(&latest) = ctx.world.cache_latest.get(&(self.origin.0, key)) {
             if value != Some(latest) {
-                if let Some(c) = ctx.world.rec.cache_counters(self.idx, ctx.now) {
-                    c.stale_reads += 1;
-                }
+                ctx.world.rec.cache_stale_read(self.idx, ctx.now);
             }
         }
     }
@@ -261,7 +505,11 @@ impl Cache {
                 if let Some(c) = ctx.world.rec.cache_counters(self.idx, now) {
                     c.forwarded += 1;
                 }
-                self.send_tracked(ctx, NodeId(owner as u32), Stage::Relay, from, req, now);
+                let id =
+                    self.send_tracked(ctx, NodeId(owner as u32), Stage::Forward, from, req, now);
+                if let Some(t) = self.cfg.forward_timeout {
+                    ctx.set_timer(t, (T_FORWARD_TIMEOUT << KIND_SHIFT) | id);
+                }
                 return;
             }
         }
@@ -327,19 +575,21 @@ impl Cache {
                         );
                     }
                     _ => {
-                        self.note_acked_write(ctx, key, p.req.value);
+                        self.acked_write(ctx, key, p.req.value, p.req.size_bytes);
                         self.reply(ctx, &p, Status::Ok, None);
                     }
                 }
             }
-            OpSpec::Write => self.send_tracked(
-                ctx,
-                self.origin,
-                Stage::WriteOrigin,
-                p.from,
-                p.req,
-                p.arrived,
-            ),
+            OpSpec::Write => {
+                self.send_tracked(
+                    ctx,
+                    self.origin,
+                    Stage::WriteOrigin,
+                    p.from,
+                    p.req,
+                    p.arrived,
+                );
+            }
             OpSpec::Cas => {
                 // Compare-and-set is the origin's business: invalidate and pass through.
                 if let Some(e) = self.store.remove(key) {
@@ -398,7 +648,7 @@ impl Cache {
                     } else {
                         self.store.remove(key);
                     }
-                    self.note_acked_write(ctx, key, p.req.value);
+                    self.acked_write(ctx, key, p.req.value, p.req.size_bytes);
                 } else {
                     // Unknown outcome at the origin: do not keep a possibly wrong value.
                     self.store.remove(key);
@@ -430,9 +680,14 @@ impl Cache {
                     );
                 }
             }
-            Stage::Relay => {
+            Stage::Relay | Stage::Forward => {
                 if p.req.op != OpSpec::Read && ok {
-                    self.note_acked_write(ctx, key, p.req.value);
+                    if p.stage == Stage::Relay {
+                        self.acked_write(ctx, key, p.req.value, p.req.size_bytes);
+                    } else {
+                        // The owner shard applied it and pushed it already.
+                        self.note_acked_write(ctx, key, p.req.value);
+                    }
                 }
                 ctx.send(p.from, Msg::Response(Response { id: p.req.id, ..r }));
                 ctx.world
@@ -465,14 +720,22 @@ impl Cache {
 impl Component<Msg, SimWorld> for Cache {
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         self.schedule_flush(ctx);
+        self.check_tick(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Request(r) => self.on_request(ctx, from, r),
             Msg::Response(r) => self.on_response(ctx, r),
-            Msg::Job { .. } | Msg::JobAck { .. } | Msg::Peer(_) | Msg::HealthCheck { .. } => {}
-            Msg::HealthReply { .. } => {}
+            // Answered at once, like a server (a crashed cache receives nothing).
+            Msg::HealthCheck { id } => ctx.send(from, Msg::HealthReply { id }),
+            Msg::HealthReply { id } => self.on_check_answer(ctx, Some(from), id, true),
+            Msg::CachePush {
+                key,
+                value,
+                size_bytes,
+            } => self.on_push(ctx, key, value, size_bytes),
+            Msg::Job { .. } | Msg::JobAck { .. } | Msg::Peer(_) => {}
         }
     }
 
@@ -486,6 +749,9 @@ impl Component<Msg, SimWorld> for Cache {
                 }
             }
             T_FLUSH => self.flush(ctx),
+            T_CHECK_TICK => self.check_tick(ctx),
+            T_CHECK_TIMEOUT => self.on_check_answer(ctx, None, tag & ID_MASK, false),
+            T_FORWARD_TIMEOUT => self.on_forward_timeout(ctx, tag & ID_MASK),
             _ => {}
         }
     }
@@ -504,10 +770,22 @@ impl Component<Msg, SimWorld> for Cache {
         ctx.world.rec.node_lost(self.metric, ctx.now, in_flight);
         self.pending.clear();
         self.refreshing.clear();
+        self.pending_check.iter_mut().for_each(|p| *p = None);
     }
 
     fn on_restart(&mut self, ctx: &mut Ctx<'_>) {
+        // A restarted shard knows nothing: it starts believing every peer is up.
+        if !self.shard_nodes.is_empty() {
+            self.up.iter_mut().for_each(|u| *u = true);
+            self.shards = build_shards(self.cfg.placement, &self.shard_nodes);
+            if let Some(h) = &mut self.health {
+                for slot in 0..self.shard_nodes.len() {
+                    h.set_status(slot, HealthStatus::Healthy);
+                }
+            }
+        }
         self.schedule_flush(ctx);
+        self.check_tick(ctx);
     }
 
     fn on_finish(&mut self, ctx: &mut Ctx<'_>) {
@@ -519,5 +797,66 @@ impl Component<Msg, SimWorld> for Cache {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modulo_losing_any_shard_remaps_n_minus_one_over_n_of_keys() {
+        // owner = live[h mod n]. For uniform h, (h mod n, h mod (n−1)) is uniform on
+        // the n(n−1) pairs (CRT); a key stays only when old and new positions name
+        // the same node: n − 1 pairs, so P(move) = 1 − 1/n for every leaving
+        // position j. K = 50 000 keys: sd = sqrt(p(1−p)/K) ≤ 0.0022; tolerance 5 sd.
+        let k = 50_000u64;
+        for n in 3..=8usize {
+            let nodes: Vec<usize> = (10..10 + n).collect();
+            let before = build_shards(CachePlacement::Modulo, &nodes).expect("modulo");
+            for j in 0..n {
+                let mut live = nodes.clone();
+                live.remove(j);
+                let after = build_shards(CachePlacement::Modulo, &live).expect("modulo");
+                let f = moved_fraction(&before, &after, remap_sample_keys(k));
+                let p = 1.0 - 1.0 / n as f64;
+                let tol = 5.0 * (p * (1.0 - p) / k as f64).sqrt();
+                assert!(
+                    (f - p).abs() < tol,
+                    "n = {n}, j = {j}: moved {f}, expected {p}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ring_leave_moves_only_the_leaving_shards_keys() {
+        let nodes = [3usize, 5, 8, 9];
+        let p = CachePlacement::ConsistentHash { vnodes: 100 };
+        let before = build_shards(p, &nodes).expect("ring");
+        let after = build_shards(p, &[3, 5, 9]).expect("ring");
+        let mut owned = 0u64;
+        for key in remap_sample_keys(20_000) {
+            let (a, b) = (before.place(key), after.place(key));
+            if a == Some(8) {
+                owned += 1;
+                assert_ne!(b, Some(8));
+            } else {
+                assert_eq!(a, b, "key {key} moved off a surviving shard");
+            }
+        }
+        let f = moved_fraction(&before, &after, remap_sample_keys(20_000));
+        assert_eq!(f, owned as f64 / 20_000.0);
+    }
+
+    #[test]
+    fn remap_sample_spans_large_key_spaces_evenly() {
+        let small: Vec<u64> = remap_sample_keys(7).collect();
+        assert_eq!(small, (0..7).collect::<Vec<_>>());
+        let big = 10 * REMAP_SAMPLE_KEYS + 3;
+        let keys: Vec<u64> = remap_sample_keys(big).collect();
+        assert_eq!(keys.len() as u64, REMAP_SAMPLE_KEYS);
+        assert!(keys.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= 11));
+        assert!(*keys.last().expect("keys") < big);
     }
 }

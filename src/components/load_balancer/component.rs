@@ -377,7 +377,7 @@ impl Component<Msg, SimWorld> for LoadBalancer {
             }
             // A balancer behind a balancer answers checks too.
             Msg::HealthCheck { id } => ctx.send(from, Msg::HealthReply { id }),
-            Msg::Job { .. } | Msg::JobAck { .. } | Msg::Peer(_) => {}
+            Msg::Job { .. } | Msg::JobAck { .. } | Msg::Peer(_) | Msg::CachePush { .. } => {}
         }
     }
 
