@@ -105,15 +105,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                 .collect()
         })
         .collect();
-    let shades: Vec<Shade> = info
-        .windows
-        .iter()
-        .map(|w| Shade {
-            start_s: w.start_s,
-            end_s: w.end_s,
-            label: w.label.clone(),
-        })
-        .collect();
+    let shades = variant_shades(info, &(0..nv).collect::<Vec<_>>());
     let nseeds = info.seeds.len();
     let seeds_note = if nseeds > 1 {
         format!("mean over {nseeds} seeds per time bucket")
@@ -161,7 +153,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                         points: mean_series(rs, |r| r.latency_ms_p999),
                     },
                 ],
-                shades: shades.clone(),
+                shades: panel_shades(info, &ts_variants, vi),
                 log_y: true,
             }
         };
@@ -201,7 +193,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                         points: mean_series(rs, |r| r.timeouts as f64 / w),
                     },
                 ],
-                shades: shades.clone(),
+                shades: panel_shades(info, &ts_variants, vi),
                 log_y: false,
             }
         };
@@ -275,7 +267,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                     x_label: "simulated time (s)".into(),
                     y_label: unit.into(),
                     series,
-                    shades: shades.clone(),
+                    shades: panel_shades(info, &ts_variants, vi),
                     log_y: false,
                 }
             };
@@ -321,7 +313,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                         points: mean_series(rs, |r| r.divergent_keys),
                     },
                 ],
-                shades: shades.clone(),
+                shades: panel_shades(info, &ts_variants, vi),
                 log_y: false,
             }
         };
@@ -490,6 +482,80 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
     }
     let model = report_model(info, runs, &aggs, refs);
     st.write("index.html", render_html(&model).as_bytes())
+}
+
+/// Fault windows to shade on charts that show `variants`: the union of their
+/// windows; a window only some of them have is labelled with their names (a
+/// variant may crash another node or move the partition).
+fn variant_shades(info: &ScenarioInfo, variants: &[usize]) -> Vec<Shade> {
+    let of = |vi: usize| -> &[crate::output::FaultWindowInfo] {
+        info.variants[vi]
+            .windows
+            .as_deref()
+            .unwrap_or(&info.windows)
+    };
+    let mut out: Vec<Shade> = Vec::new();
+    let mut seen: Vec<&crate::output::FaultWindowInfo> = Vec::new();
+    for &vi in variants {
+        for w in of(vi) {
+            if seen.contains(&w) {
+                continue;
+            }
+            seen.push(w);
+            let holders: Vec<&str> = variants
+                .iter()
+                .filter(|&&vj| of(vj).contains(w))
+                .map(|&vj| info.variants[vj].name.as_str())
+                .collect();
+            let label = if holders.len() == variants.len() {
+                w.label.clone()
+            } else {
+                let mut names: Vec<&str> = Vec::new();
+                for h in holders {
+                    if !names.contains(&h) {
+                        names.push(h);
+                    }
+                }
+                format!("{} ({})", w.label, names.join(", "))
+            };
+            out.push(Shade {
+                start_s: w.start_s,
+                end_s: w.end_s,
+                label,
+            });
+        }
+    }
+    out
+}
+
+/// The shades of one variant's panel in a figure of `variants` panels: its own
+/// windows, labelled as in the union over the figure (a window not every panel
+/// has names the variants that have it), so the figure's shared label row reads
+/// right.
+fn panel_shades(info: &ScenarioInfo, variants: &[usize], vi: usize) -> Vec<Shade> {
+    let own = info.variants[vi]
+        .windows
+        .as_deref()
+        .unwrap_or(&info.windows);
+    let all = variant_shades(info, variants);
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for w in own {
+        if seen.contains(&w) {
+            continue;
+        }
+        seen.push(w);
+        // The union lists windows in first-seen order; find this one by
+        // extent and base label.
+        if let Some(s) = all.iter().find(|s| {
+            s.start_s == w.start_s
+                && s.end_s == w.end_s
+                && (s.label == w.label || s.label.starts_with(&format!("{} (", w.label)))
+        }) {
+            out.push(s.clone());
+        }
+    }
+    out
 }
 
 /// A swept value as a number: `8`, `1_000`, `0.5`, or an option `Some(100)`.

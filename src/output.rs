@@ -41,6 +41,10 @@ pub struct VariantInfo {
     pub dir: String,
     pub point: usize,
     pub point_values: Vec<(String, String)>,
+    /// This variant's fault windows when a variant changes the faults (`None`:
+    /// the same as the scenario's `windows`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Vec<FaultWindowInfo>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -93,12 +97,23 @@ impl ScenarioInfo {
             variants: loaded
                 .variants
                 .iter()
-                .map(|v| VariantInfo {
-                    name: v.name.clone(),
-                    description: v.description.clone(),
-                    dir: variant_dir(v),
-                    point: v.point,
-                    point_values: v.point_values.clone(),
+                .map(|v| {
+                    let own: Vec<FaultWindowInfo> = v
+                        .scenario
+                        .windows
+                        .iter()
+                        .map(FaultWindowInfo::from)
+                        .collect();
+                    let base: Vec<FaultWindowInfo> =
+                        b.windows.iter().map(FaultWindowInfo::from).collect();
+                    VariantInfo {
+                        name: v.name.clone(),
+                        description: v.description.clone(),
+                        dir: variant_dir(v),
+                        point: v.point,
+                        point_values: v.point_values.clone(),
+                        windows: (own != base).then_some(own),
+                    }
                 })
                 .collect(),
             sweep_params: loaded.sweep_params.clone(),
