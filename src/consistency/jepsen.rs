@@ -9,7 +9,9 @@
 //!   in Knossos' test data);
 //! * [`write_jepsen`], which emits one key's ops as a text log.
 //!
-//! The whole file is one compare-and-set register (key 0). Readers are tolerant
+//! The whole file is one compare-and-set register (key 0), unless its values
+//! are the `[key value]` tuples of a `jepsen.independent` test, which are
+//! unwrapped into one register per key. Readers are tolerant
 //! of the prefix (timestamps, thread names, other loggers, blank lines, nemesis
 //! events are skipped) and strict on the event fields: a line that is a client
 //! event but cannot be understood is reported with its line number and a hint,

@@ -148,7 +148,9 @@
 //! `jepsen.util` text log (`INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]`,
 //! with any prefix such as timestamps and thread names) or EDN op maps (one
 //! per line, or inside a top-level vector/list as in Knossos' data), as one
-//! register. Other loggers, blank lines and `:nemesis` events are skipped;
+//! register, or as one register per key when its values are the `[key value]`
+//! tuples of a multi-key `jepsen.independent` test (each key is then checked on
+//! its own: linearizability is local). Other loggers, blank lines and `:nemesis` events are skipped;
 //! event lines that cannot be understood are all reported with line numbers
 //! and hints. Completions pair with invocations by process; invocations never
 //! completed are indeterminate. Times are line numbers (EDN: event ordinals).
