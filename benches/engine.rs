@@ -44,6 +44,8 @@ fn main() {
         None => vec![1e6, 1e7],
     };
     println!("capsim engine benchmark: M/M/4, ρ = 0.8, client → link → server, single thread");
+    // M/M/4 sojourn at λ = 3.2/ms, μ = 1/ms, plus the 0.1 ms link each way.
+    let theory_ms = capsim::theory::mmc(4, 3200.0, 1000.0).map_or(f64::NAN, |p| p.sojourn_s * 1e3);
     for n in customers {
         let loaded = load_str(Path::new("bench.ron"), &scenario(n)).expect("valid bench scenario");
         let t0 = Instant::now();
@@ -51,7 +53,7 @@ fn main() {
         let secs = t0.elapsed().as_secs_f64();
         let done = r.metric("requests_ok").unwrap_or(0.0);
         println!(
-            "customers {:>10.0}: {:>6.2} s wall, {:>6.2} M events/s, {:>5.2} M requests/s, {} events, peak RSS {:.1} MB, util {:.3}, W {:.3} ms (theory 1.3 ms + 0.2 ms wire)",
+            "customers {:>10.0}: {:>6.2} s wall, {:>6.2} M events/s, {:>5.2} M requests/s, {} events, peak RSS {:.1} MB, util {:.3}, W {:.3} ms (M/M/4 theory {:.3} ms + 0.2 ms wire)",
             done,
             secs,
             r.events as f64 / secs / 1e6,
@@ -60,6 +62,7 @@ fn main() {
             peak_rss_kb() as f64 / 1024.0,
             r.metric("node.s.utilization").unwrap_or(f64::NAN),
             r.metric("latency_ms_mean").unwrap_or(f64::NAN),
+            theory_ms,
         );
     }
 }
