@@ -378,11 +378,10 @@ fn sloppy_quorum_keeps_writes_available_across_a_partition_and_hands_off_after_h
             let v = w.write_value.expect("a value");
             !pl.iter().any(|&r| sloppy.values[r][0].contains(&v))
                 && !sloppy.history.ops.iter().any(|o| {
-                    o.id != w.id
-                        && o.kind == OpKind::Write
-                        && o.invoke_ns <= w.complete_ns
-                        && o.complete_ns >= w.invoke_ns
-                        || o.kind == OpKind::Write && o.invoke_ns > w.complete_ns
+                    // any later write, or another write concurrent with it
+                    let later = o.invoke_ns > w.complete_ns;
+                    let concurrent = o.id != w.id && o.complete_ns >= w.invoke_ns;
+                    o.kind == OpKind::Write && (later || concurrent)
                 })
         })
         .count();
