@@ -7,8 +7,11 @@
 //! `nodes` (utilization and queue length per node over time), `bars` (metrics
 //! across variants with 95% CI), `sweep` (metric vs swept parameter with bands),
 //! `scatter` (two summary metrics, one point per variant, CI bars on both axes),
+//! `consistency` (with stores: stale reads and divergent keys over time),
 //! `cache` (with caches: overall hit ratio and origin load over time, variants
-//! overlaid; hit ratio per cache node over time).
+//! overlaid; hit ratio per cache node over time). The list the loader checks
+//! names against is `scenario::spec::CHART_KINDS`. Over-time charts show the
+//! variants named in `charts: (timelines: [...])`, else the first 8.
 
 use crate::metrics::stats::{Agg, aggregate};
 use crate::output::{RunRecord, ScenarioInfo, Staging};
@@ -107,17 +110,32 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
         .collect();
     let shades = variant_shades(info, &(0..nv).collect::<Vec<_>>());
     let nseeds = info.seeds.len();
-    let seeds_note = if nseeds > 1 {
+    let mut seeds_note = if nseeds > 1 {
         format!("mean over {nseeds} seeds per time bucket")
     } else {
         format!("seed {}", info.seeds.first().copied().unwrap_or(1))
     };
     let mut charts: Vec<(String, Chart, String)> = Vec::new();
-    // Time series are drawn for at most 8 variants (sweep points excluded) to stay legible.
-    let ts_variants: Vec<usize> = (0..nv)
-        .filter(|&vi| info.variants[vi].point == 0)
-        .take(8)
-        .collect();
+    // Time series are drawn for the variants the scenario names in
+    // `charts: (timelines: [...])`, else for the first 8 (sweep points excluded)
+    // to stay legible.
+    let first_points: Vec<usize> = (0..nv).filter(|&vi| info.variants[vi].point == 0).collect();
+    let ts_variants: Vec<usize> = if info.charts.timelines.is_empty() {
+        first_points.iter().copied().take(8).collect()
+    } else {
+        first_points
+            .iter()
+            .copied()
+            .filter(|&vi| info.charts.timelines.contains(&info.variants[vi].name))
+            .collect()
+    };
+    if ts_variants.len() < first_points.len() {
+        seeds_note.push_str(&format!(
+            "; {} of {} variants — choose them with `charts: (timelines: [...])`",
+            ts_variants.len(),
+            first_points.len()
+        ));
+    }
     let panels = |make: &dyn Fn(usize) -> Chart| -> Chart {
         if ts_variants.len() == 1 {
             make(ts_variants[0])

@@ -61,6 +61,9 @@ pub struct ChartsInfo {
     pub bars: Vec<String>,
     pub scatter: Vec<(String, String)>,
     pub sweep_metrics: Vec<String>,
+    /// Variants drawn in the over-time charts (empty: the first 8).
+    #[serde(default)]
+    pub timelines: Vec<String>,
 }
 
 impl From<&ChartsSpec> for ChartsInfo {
@@ -70,6 +73,7 @@ impl From<&ChartsSpec> for ChartsInfo {
             bars: c.bars.clone(),
             scatter: c.scatter.clone(),
             sweep_metrics: c.sweep_metrics.clone(),
+            timelines: c.timelines.clone(),
         }
     }
 }

@@ -311,6 +311,7 @@ bad_files! {
     warmup_longer_than_the_run_is_rejected => "warmup-too-long.ron",
     fault_after_the_end_is_rejected => "fault-after-end.ron",
     random_crashes_need_a_positive_repair_time => "random-crashes-zero-mttr.ron",
+    unknown_chart_kinds_and_timeline_variants_are_named => "chart-unknown-kind-and-timeline.ron",
     partition_with_one_group_is_rejected => "partition-one-group.ron",
     node_in_two_partition_groups_is_rejected => "partition-node-twice.ron",
     gather_first_k_above_targets_is_rejected => "gather-first-too-many.ron",

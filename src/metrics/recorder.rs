@@ -86,6 +86,9 @@ pub struct CacheCounters {
     pub flushed: u64,
     /// Refresh-ahead refreshes sent to the origin.
     pub refreshes: u64,
+    /// Read misses that waited for an origin read already out for their key
+    /// (read-through loading) instead of sending their own.
+    pub coalesced: u64,
     /// Requests forwarded to the owning peer (distributed cache).
     pub forwarded: u64,
     /// Bytes and entries held at the end of the run.

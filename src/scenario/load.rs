@@ -310,6 +310,27 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
     if variant_sets.is_empty() {
         variant_sets.push(("base".into(), String::new(), Vec::new()));
     }
+    if let Some(c) = &spec.charts {
+        for (j, k) in c.include.iter().enumerate() {
+            if !CHART_KINDS.contains(&k.as_str()) {
+                diags.push(src.diag_path(
+                    &format!("charts.include[{j}]"),
+                    format!("unknown chart kind `{k}`"),
+                    Some(format!("chart kinds are: {}", CHART_KINDS.join(", "))),
+                ));
+            }
+        }
+        for (j, v) in c.timelines.iter().enumerate() {
+            if !variant_sets.iter().any(|(n, _, _)| n == v) {
+                let names: Vec<&str> = variant_sets.iter().map(|(n, _, _)| n.as_str()).collect();
+                diags.push(src.diag_path(
+                    &format!("charts.timelines[{j}]"),
+                    format!("unknown variant `{v}`"),
+                    Some(format!("variants are: {}", names.join(", "))),
+                ));
+            }
+        }
+    }
     let mut sweep_params = Vec::new();
     let mut axes: Vec<Vec<Override>> = Vec::new();
     if let Some((_, RonNode::Seq { items, .. })) = doc.root.field("sweep") {

@@ -94,7 +94,23 @@ pub struct ChartsSpec {
     /// Metrics plotted against the swept parameter.
     #[serde(default)]
     pub sweep_metrics: Vec<String>,
+    /// Variants drawn in the over-time charts (default: the first 8).
+    #[serde(default)]
+    pub timelines: Vec<String>,
 }
+
+/// Chart kinds a scenario may list in `charts: (include: [...])`.
+pub const CHART_KINDS: &[&str] = &[
+    "latency",
+    "throughput",
+    "cdf",
+    "nodes",
+    "consistency",
+    "bars",
+    "sweep",
+    "scatter",
+    "cache",
+];
 
 /// A named set of overrides of the base scenario.
 #[derive(Debug, Deserialize)]
@@ -134,16 +150,23 @@ pub enum NodeSpec {
 /// How a cache handles reads and writes (see `components::cache::component`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum CachePattern {
-    /// Read: hit answers, miss fetches from origin then populates. Write: origin, then invalidate.
+    /// The application loads: every read miss is its own origin read, stored when it
+    /// returns whatever happened meanwhile (concurrent misses are not coalesced; a
+    /// write landing in between leaves the old value cached). Write: origin, then
+    /// invalidate.
     #[default]
     CacheAside,
-    /// Misses fetched and stored by the cache; writes go to origin and invalidate.
+    /// The cache loads: one origin read per key at a time (concurrent misses wait
+    /// for it), not stored if the key was written meanwhile. Write: origin, then
+    /// invalidate.
     ReadThrough,
-    /// Write to origin, then update the cache; ack after both.
+    /// Read-through loading. Write: origin, then cache the value (write-allocate); ack after both.
     WriteThrough,
-    /// Write to origin only and invalidate the cached entry.
+    /// Read-through loading. Write: origin, then update the entry only if it is
+    /// cached (no-write-allocate: written keys do not displace read ones).
     WriteAround,
-    /// Ack after caching; dirty entries flushed to origin periodically and on eviction.
+    /// Read-through loading. Ack after caching; dirty entries flushed to origin
+    /// periodically and on eviction.
     WriteBack,
     /// Read-through, plus an asynchronous refresh of entries hit near the end of their TTL.
     RefreshAhead,

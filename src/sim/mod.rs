@@ -978,6 +978,7 @@ fn summarize(
             ));
             m.push((format!("cache.{}.flushed", c.name), c.flushed as f64));
             m.push((format!("cache.{}.refreshes", c.name), c.refreshes as f64));
+            m.push((format!("cache.{}.coalesced", c.name), c.coalesced as f64));
             m.push((format!("cache.{}.forwarded", c.name), c.forwarded as f64));
             m.push((
                 format!("cache.{}.memory_bytes", c.name),

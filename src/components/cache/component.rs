@@ -28,6 +28,22 @@
 //! key is written again or its TTL expires. An edge stores a push at once; it
 //! still fetches on a miss (content never pushed, evicted, or lost in a crash).
 //!
+//! Loading: with `CacheAside` the *application* loads: every miss is its own
+//! origin read, and the value is stored when that read returns, whatever
+//! happened meanwhile — so a write whose invalidation lands between the read and
+//! the store leaves the old value cached (the classic cache-aside race; stale
+//! until evicted, expired or written again). Every other pattern loads *through*
+//! the cache, which (as a read-through cache with request coalescing and leases
+//! does) sends one origin read per key at a time — concurrent misses wait for it
+//! (`coalesced`) — and does not store a fetched value if the key was written or
+//! invalidated while the read was out (a later miss fetches afresh).
+//!
+//! Writes: `CacheAside` and `ReadThrough` write to the origin, then invalidate;
+//! `WriteAround` writes to the origin and updates the entry only if it is cached
+//! (no-write-allocate: written keys that are not cached stay out, so a read of
+//! freshly written data misses); `WriteThrough` writes to the origin, then caches
+//! the value (write-allocate); `WriteBack` caches it dirty and acknowledges at once.
+//!
 //! Caches answer `Msg::HealthCheck` at once (a crashed cache receives nothing),
 //! so a load balancer can health-check them.
 //!
@@ -87,6 +103,14 @@ enum Stage {
     Relay,
     /// A request forwarded to the owning peer shard.
     Forward,
+}
+
+/// Reads waiting for one in-flight origin read of their key (read-through loading).
+struct FetchGroup {
+    key: u64,
+    /// The key was written or invalidated while the read was out: do not store it.
+    poisoned: bool,
+    waiters: Vec<Pending>,
 }
 
 #[derive(Clone, Copy)]
@@ -151,6 +175,10 @@ pub struct Cache {
     pending: FastMap<u64, Pending>,
     next_id: u64,
     refreshing: BTreeSet<u64>,
+    /// Read-through loading: key → id of its in-flight origin read.
+    inflight: FastMap<u64, u64>,
+    /// In-flight origin reads by id (lookups only; never iterated for results).
+    groups: FastMap<u64, FetchGroup>,
     scratch: Vec<(u64, Entry)>,
     shards: Option<Shards>,
     /// Node indices of every shard (this one included), sorted.
@@ -201,6 +229,8 @@ impl Cache {
             pending: FastMap::default(),
             next_id: 0,
             refreshing: BTreeSet::new(),
+            inflight: FastMap::default(),
+            groups: FastMap::default(),
             scratch: Vec::new(),
             shards,
             shard_nodes,
@@ -371,6 +401,7 @@ impl Cache {
         if let Some(c) = ctx.world.rec.cache_counters(self.idx, ctx.now) {
             c.pushes_received += 1;
         }
+        self.poison_fetch(key);
         self.put(ctx, key, value, size_bytes, false);
     }
 
@@ -381,6 +412,22 @@ impl Cache {
 
     fn owner(&self, key: u64) -> Option<usize> {
         self.shards.as_ref().and_then(|s| s.place(key))
+    }
+
+    /// Whether the cache loads misses itself (everything but cache-aside).
+    fn loads_through(&self) -> bool {
+        self.cfg.pattern != CachePattern::CacheAside
+    }
+
+    /// `key` was written or invalidated: an origin read already out for it may
+    /// return the old value, so it must not be stored, and later misses must not
+    /// wait for it.
+    fn poison_fetch(&mut self, key: u64) {
+        if let Some(id) = self.inflight.remove(&key) {
+            if let Some(g) = self.groups.get_mut(&id) {
+                g.poisoned = true;
+            }
+        }
     }
 
     fn reply(&mut self, ctx: &mut Ctx<'_>, p: &Pending, status: Status, value: Option<i64>) {
@@ -558,10 +605,40 @@ impl Cache {
                         }
                     }
                     ctx.world.rec.cache_lookup(self.idx, now, false);
-                    self.send_tracked(ctx, self.origin, Stage::Fetch, p.from, p.req, p.arrived);
+                    if !self.loads_through() {
+                        self.send_tracked(ctx, self.origin, Stage::Fetch, p.from, p.req, p.arrived);
+                    } else if let Some(g) = self
+                        .inflight
+                        .get(&key)
+                        .and_then(|id| self.groups.get_mut(id))
+                    {
+                        g.waiters.push(p);
+                        if let Some(c) = ctx.world.rec.cache_counters(self.idx, now) {
+                            c.coalesced += 1;
+                        }
+                    } else {
+                        let id = self.send_tracked(
+                            ctx,
+                            self.origin,
+                            Stage::Fetch,
+                            p.from,
+                            p.req,
+                            p.arrived,
+                        );
+                        self.inflight.insert(key, id);
+                        self.groups.insert(
+                            id,
+                            FetchGroup {
+                                key,
+                                poisoned: false,
+                                waiters: Vec::new(),
+                            },
+                        );
+                    }
                 }
             },
             OpSpec::Write if self.cfg.pattern == CachePattern::WriteBack => {
+                self.poison_fetch(key);
                 match self.put(ctx, key, p.req.value, p.req.size_bytes, true) {
                     PutOutcome::Rejected { .. } => {
                         // Cannot be cached: write it through instead.
@@ -592,6 +669,7 @@ impl Cache {
             }
             OpSpec::Cas => {
                 // Compare-and-set is the origin's business: invalidate and pass through.
+                self.poison_fetch(key);
                 if let Some(e) = self.store.remove(key) {
                     if e.dirty {
                         self.flush_entry(ctx, key, &e);
@@ -606,13 +684,24 @@ impl Cache {
         let Some(p) = self.pending.remove(&r.id) else {
             return;
         };
+        let group = self.groups.remove(&r.id);
+        if let Some(g) = &group {
+            if self.inflight.get(&g.key) == Some(&r.id) {
+                self.inflight.remove(&g.key);
+            }
+        }
         let key = p.req.key;
         let ok = r.status == Status::Ok;
         match p.stage {
             Stage::Lookup => {}
             Stage::Fetch => {
+                let (poisoned, waiters) =
+                    group.map_or((false, Vec::new()), |g| (g.poisoned, g.waiters));
                 if !ok {
                     self.reply(ctx, &p, r.status, None);
+                    for w in &waiters {
+                        self.reply(ctx, w, r.status, None);
+                    }
                     return;
                 }
                 // A value cached meanwhile (a write-back write, another fetch) is newer.
@@ -625,28 +714,41 @@ impl Cache {
                 let value = match cached {
                     Some(v) => from_entry(v),
                     None => {
-                        self.put(
-                            ctx,
-                            key,
-                            r.value.unwrap_or(NIL),
-                            p.req.response_bytes,
-                            false,
-                        );
+                        if !poisoned {
+                            self.put(
+                                ctx,
+                                key,
+                                r.value.unwrap_or(NIL),
+                                p.req.response_bytes,
+                                false,
+                            );
+                        }
                         r.value
                     }
                 };
                 self.check_stale(ctx, key, value);
                 self.reply(ctx, &p, Status::Ok, value);
+                for w in &waiters {
+                    self.check_stale(ctx, key, value);
+                    self.reply(ctx, w, Status::Ok, value);
+                }
             }
             Stage::WriteOrigin => {
+                self.poison_fetch(key);
                 if ok {
-                    if matches!(
-                        self.cfg.pattern,
-                        CachePattern::WriteThrough | CachePattern::WriteBack
-                    ) {
-                        self.put(ctx, key, p.req.value, p.req.size_bytes, false);
-                    } else {
-                        self.store.remove(key);
+                    match self.cfg.pattern {
+                        CachePattern::WriteThrough | CachePattern::WriteBack => {
+                            self.put(ctx, key, p.req.value, p.req.size_bytes, false);
+                        }
+                        CachePattern::WriteAround => {
+                            let now = ctx.now.as_ns();
+                            if self.store.peek(key).is_some_and(|e| !e.is_expired(now)) {
+                                self.put(ctx, key, p.req.value, p.req.size_bytes, false);
+                            }
+                        }
+                        _ => {
+                            self.store.remove(key);
+                        }
                     }
                     self.acked_write(ctx, key, p.req.value, p.req.size_bytes);
                 } else {
@@ -766,9 +868,16 @@ impl Component<Msg, SimWorld> for Cache {
             .pending
             .values()
             .filter(|p| !matches!(p.stage, Stage::Flush | Stage::Refresh))
-            .count() as u64;
+            .count() as u64
+            + self
+                .groups
+                .values()
+                .map(|g| g.waiters.len() as u64)
+                .sum::<u64>();
         ctx.world.rec.node_lost(self.metric, ctx.now, in_flight);
         self.pending.clear();
+        self.inflight.clear();
+        self.groups.clear();
         self.refreshing.clear();
         self.pending_check.iter_mut().for_each(|p| *p = None);
     }
