@@ -72,7 +72,9 @@ enum Cmd {
 enum HistoryCmd {
     /// Check a Jepsen-format history (one compare-and-set register) for linearizability.
     /// Exit code: 0 linearizable, 1 not linearizable, 3 unknown (budget exhausted), 2 bad input.
-    #[command(after_help = "Example:\n  capsim history check tests/data/histories/etcd-stale-read-after-cas.log")]
+    #[command(
+        after_help = "Example:\n  capsim history check tests/data/histories/etcd-stale-read-after-cas.log"
+    )]
     Check {
         file: PathBuf,
         /// Search budget in steps (default 200 million); past it the verdict is `unknown`.

@@ -181,6 +181,22 @@ fn read_through_coalesces_the_thundering_herd_and_cache_aside_does_not() {
     // Every read-through miss but the one that fetched waited.
     let rt_misses = metric(&rt, "cache.cache.misses");
     assert_eq!(metric(&rt, "cache.cache.coalesced"), rt_misses - cycles);
+    // Miss latency at the cache: cache-aside misses each wait for their own
+    // origin read, F = 50 ms; read-through misses wait for the read in flight,
+    // so those arriving during it wait the rest of it, F/2 on average:
+    // (F + λF·F/2) / (1 + λF) = 25.49 ms over ~6 800 misses (tolerance 1 ms).
+    let ca_miss = metric(&ca, "cache.cache.miss_latency_ms_mean");
+    let rt_miss = metric(&rt, "cache.cache.miss_latency_ms_mean");
+    eprintln!("miss latency: cache-aside {ca_miss:.3} ms, read-through {rt_miss:.3} ms");
+    assert!(
+        (ca_miss - 50.0).abs() < 0.1,
+        "cache-aside miss latency {ca_miss}"
+    );
+    assert!(
+        (rt_miss - 25.49).abs() < 1.0,
+        "read-through miss latency {rt_miss}"
+    );
+    assert!(metric(&rt, "cache.cache.hit_latency_ms_p99") < 0.01);
     // Same misses either way: coalescing saves origin load, not misses.
     let ca_misses = metric(&ca, "cache.cache.misses");
     assert!(

@@ -86,6 +86,10 @@ pub struct CacheCounters {
     pub flushed: u64,
     /// Refresh-ahead refreshes sent to the origin.
     pub refreshes: u64,
+    /// Time from a read's arrival at the cache to its answer, hits and misses
+    /// (coalesced misses included) apart; the client's network legs excluded.
+    pub hit_latency: Option<Histogram<u64>>,
+    pub miss_latency: Option<Histogram<u64>>,
     /// Read misses that waited for an origin read already out for their key
     /// (read-through loading) instead of sending their own.
     pub coalesced: u64,
@@ -310,6 +314,8 @@ impl Recorder {
             buckets: vec![(0, 0); self.n_buckets],
             origin_buckets: vec![0; self.n_buckets],
             stale_buckets: vec![0; self.n_buckets],
+            hit_latency: Some(hist()),
+            miss_latency: Some(hist()),
             ..CacheCounters::default()
         });
         self.caches.len() - 1
@@ -327,6 +333,23 @@ impl Recorder {
             } else {
                 c.misses += 1;
                 c.buckets[b].1 += 1;
+            }
+        }
+    }
+
+    /// A cache answered a read that hit (or missed) `latency` after it arrived.
+    #[inline]
+    pub fn cache_read_latency(&mut self, cache: usize, now: SimTime, hit: bool, latency: SimTime) {
+        if self.measuring(now) {
+            if let Some(c) = self.caches.get_mut(cache) {
+                let h = if hit {
+                    &mut c.hit_latency
+                } else {
+                    &mut c.miss_latency
+                };
+                if let Some(h) = h {
+                    h.saturating_record(latency.as_ns().max(1));
+                }
             }
         }
     }

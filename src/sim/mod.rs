@@ -979,6 +979,14 @@ fn summarize(
             m.push((format!("cache.{}.flushed", c.name), c.flushed as f64));
             m.push((format!("cache.{}.refreshes", c.name), c.refreshes as f64));
             m.push((format!("cache.{}.coalesced", c.name), c.coalesced as f64));
+            for (what, h) in [("hit", &c.hit_latency), ("miss", &c.miss_latency)] {
+                let (mean, p99) = match h {
+                    Some(h) if !h.is_empty() => (h.mean() / 1e6, ms(h.value_at_quantile(0.99))),
+                    _ => (f64::NAN, f64::NAN),
+                };
+                m.push((format!("cache.{}.{what}_latency_ms_mean", c.name), mean));
+                m.push((format!("cache.{}.{what}_latency_ms_p99", c.name), p99));
+            }
             m.push((format!("cache.{}.forwarded", c.name), c.forwarded as f64));
             m.push((
                 format!("cache.{}.memory_bytes", c.name),

@@ -581,6 +581,9 @@ impl Cache {
             OpSpec::Read => match self.store.get(key, now.as_ns()) {
                 Lookup::Hit(e) => {
                     ctx.world.rec.cache_lookup(self.idx, now, true);
+                    ctx.world
+                        .rec
+                        .cache_read_latency(self.idx, now, true, now - p.arrived);
                     self.check_stale(ctx, key, from_entry(e.value));
                     self.reply(ctx, &p, Status::Ok, from_entry(e.value));
                     if self.cfg.pattern == CachePattern::RefreshAhead {
@@ -726,10 +729,11 @@ impl Cache {
                         r.value
                     }
                 };
-                self.check_stale(ctx, key, value);
-                self.reply(ctx, &p, Status::Ok, value);
-                for w in &waiters {
+                for w in std::iter::once(&p).chain(&waiters) {
                     self.check_stale(ctx, key, value);
+                    ctx.world
+                        .rec
+                        .cache_read_latency(self.idx, ctx.now, false, ctx.now - w.arrived);
                     self.reply(ctx, w, Status::Ok, value);
                 }
             }
