@@ -340,16 +340,17 @@ impl Recorder {
     /// A cache answered a read that hit (or missed) `latency` after it arrived.
     #[inline]
     pub fn cache_read_latency(&mut self, cache: usize, now: SimTime, hit: bool, latency: SimTime) {
-        if self.measuring(now) {
-            if let Some(c) = self.caches.get_mut(cache) {
-                let h = if hit {
-                    &mut c.hit_latency
-                } else {
-                    &mut c.miss_latency
-                };
-                if let Some(h) = h {
-                    h.saturating_record(latency.as_ns().max(1));
-                }
+        if !self.measuring(now) {
+            return;
+        }
+        if let Some(c) = self.caches.get_mut(cache) {
+            let h = if hit {
+                &mut c.hit_latency
+            } else {
+                &mut c.miss_latency
+            };
+            if let Some(h) = h {
+                h.saturating_record(latency.as_ns().max(1));
             }
         }
     }
