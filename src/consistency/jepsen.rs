@@ -11,7 +11,8 @@
 //!
 //! The whole file is one compare-and-set register (key 0), unless its values
 //! are the `[key value]` tuples of a `jepsen.independent` test, which are
-//! unwrapped into one register per key. Readers are tolerant
+//! unwrapped into one register per key, or its EDN maps carry an explicit
+//! `:key` (integer or digit string), which names the register. Readers are tolerant
 //! of the prefix (timestamps, thread names, other loggers, blank lines, nemesis
 //! events are skipped) and strict on the event fields: a line that is a client
 //! event but cannot be understood is reported with its line number and a hint,
@@ -186,7 +187,16 @@ fn problem(line: usize, message: impl Into<String>, hint: impl Into<String>) -> 
 }
 
 const INDEPENDENT_HINT: &str = "this looks like a multi-key jepsen.independent history of [key value] tuples; only single-register histories are supported, so split it into one file per key first";
-const F_HINT: &str = "only single-register :read, :write and :cas operations can be checked";
+const F_HINT: &str = "only register :read, :write and :cas operations can be checked";
+const KV_HINT: &str = "this looks like a key-value history (:get/:put/:append, as in Porcupine's kv logs); only the compare-and-set register model (:read, :write, :cas) is supported";
+
+/// The hint for an unsupported `:f`.
+fn f_hint(f: &str) -> &'static str {
+    match f {
+        ":get" | ":put" | ":append" => KV_HINT,
+        _ => F_HINT,
+    }
+}
 const TYPE_HINT: &str = "expected :invoke, :ok, :fail or :info";
 
 fn parse_type(s: &str) -> Option<EvType> {
@@ -272,7 +282,7 @@ fn parse_log_line(line: &str, lineno: usize) -> LineResult {
         return LineResult::Problem(problem(
             lineno,
             format!("unsupported operation `{f_s}`"),
-            F_HINT,
+            f_hint(f_s),
         ));
     };
     let (value, raw) = match value {
@@ -352,12 +362,27 @@ fn edn_event(map: &Edn, line: usize, ordinal: u64) -> LineResult {
         return LineResult::Problem(problem(
             line,
             format!("unsupported operation `{f_s}`"),
-            F_HINT,
+            f_hint(&f_s),
         ));
     };
     let value = map
         .get("value")
         .map_or(RawValue::Missing, RawValue::from_edn);
+    // An explicit `:key` field (as in Porcupine's and some Jepsen tests' EDN
+    // histories) names the register; without it the whole file is one register.
+    let key = match map.get("key") {
+        None | Some(Edn::Nil) => None,
+        Some(k) => match key_id(k) {
+            Some(id) => Some(id),
+            None => {
+                return LineResult::Problem(problem(
+                    line,
+                    format!("unsupported :key {k}"),
+                    "a :key must be a non-negative integer or a string of digits, e.g. :key 3 or :key \"3\"",
+                ));
+            }
+        },
+    };
     LineResult::Event(RawEvent {
         line,
         time: ordinal,
@@ -366,8 +391,18 @@ fn edn_event(map: &Edn, line: usize, ordinal: u64) -> LineResult {
         f,
         value,
         raw: map.get("value").cloned(),
-        key: None,
+        key,
     })
+}
+
+/// The register id of an explicit `:key`: a non-negative integer, or a string
+/// of decimal digits (Porcupine writes `:key "3"`).
+fn key_id(k: &Edn) -> Option<u64> {
+    match k {
+        Edn::Int(i) if *i >= 0 => Some(*i as u64),
+        Edn::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => None,
+    }
 }
 
 fn read_edn(text: &str) -> (Vec<RawEvent>, Vec<LineProblem>) {
@@ -546,6 +581,16 @@ fn pair(
                         ev.line,
                         format!("{tname} {fname} completes a different operation than the invocation at line {l0}"),
                         "completion and invocation must have the same :f",
+                    ));
+                    continue;
+                }
+                if let Some(k) = ev.key
+                    && k != op.key
+                {
+                    problems.push(problem(
+                        ev.line,
+                        format!("{tname} {fname} completion is for key {k}, but the invocation at line {l0} was for key {}", op.key),
+                        "completion and invocation must name the same key",
                     ));
                     continue;
                 }
@@ -1034,6 +1079,65 @@ mod tests {
         let r = check_text(log, &CheckOptions::default()).unwrap();
         assert_eq!((r.keys, r.info_ops), (2, 1));
         assert_eq!(r.verdict, Verdict::Linearizable);
+    }
+
+    /// An explicit `:key` field names the register (Porcupine's and some Jepsen
+    /// tests' EDN histories). Ignoring it would merge the keys into one register
+    /// and give a wrong verdict: in the fixed history below key 1 is written 1,
+    /// key "2" is written 2, then key 1 reads 1 and key 2 reads 2 -- linearizable
+    /// per key, but a stale read of 1 if both keys were one register.
+    #[test]
+    fn explicit_key_field_splits_the_history_per_key() {
+        let text = "{:process 0, :type :invoke, :f :write, :key 1, :value 1}\n\
+                    {:process 0, :type :ok, :f :write, :key 1, :value 1}\n\
+                    {:process 1, :type :invoke, :f :write, :key \"2\", :value 2}\n\
+                    {:process 1, :type :ok, :f :write, :key \"2\", :value 2}\n\
+                    {:process 0, :type :invoke, :f :read, :key 1, :value nil}\n\
+                    {:process 0, :type :ok, :f :read, :key 1, :value 1}\n\
+                    {:process 2, :type :invoke, :f :read, :key \"2\", :value nil}\n\
+                    {:process 2, :type :ok, :f :read, :key \"2\", :value nil}\n";
+        let parsed = parse_jepsen(text).unwrap();
+        let keys: Vec<u64> = parsed.history.ops.iter().map(|o| o.key).collect();
+        assert_eq!(keys, vec![1, 2, 1, 2]);
+        let r = check_text(text, &CheckOptions::default()).unwrap();
+        assert_eq!(r.keys, 2);
+        // Key 2's read of nil after its write of 2 completed is a stale read.
+        match r.verdict {
+            Verdict::NotLinearizable { key, .. } => assert_eq!(key, 2),
+            other => panic!("expected key 2 not linearizable, got {other:?}"),
+        }
+        let fixed = text.replace(
+            ":key \"2\", :value nil}\n{:process 2, :type :ok, :f :read, :key \"2\", :value nil}",
+            ":key \"2\", :value nil}\n{:process 2, :type :ok, :f :read, :key \"2\", :value 2}",
+        );
+        assert_ne!(fixed, text);
+        let r = check_text(&fixed, &CheckOptions::default()).unwrap();
+        assert_eq!(r.verdict, Verdict::Linearizable, "{r}");
+        // Unusable keys, and a completion naming another key, are reported.
+        let bad = "{:process 0, :type :invoke, :f :write, :key :x, :value 1}\n\
+                   {:process 1, :type :invoke, :f :write, :key 1, :value 1}\n\
+                   {:process 1, :type :ok, :f :write, :key 2, :value 1}\n";
+        let ps = problems(bad);
+        assert_eq!(
+            ps.iter().map(|p| p.line).collect::<Vec<_>>(),
+            vec![1, 3],
+            "{ps:?}"
+        );
+        assert!(ps[0].message.contains("unsupported :key :x"), "{ps:?}");
+        assert!(ps[1].message.contains("key 2") && ps[1].hint.contains("same key"));
+    }
+
+    /// Key-value histories (Porcupine's kv logs: :get/:put/:append on string
+    /// values) are another model: they are refused with a hint saying so.
+    #[test]
+    fn key_value_append_histories_are_refused_with_a_model_hint() {
+        let text = "{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}\n\
+                    {:process 0, :type :ok, :f :append, :key \"0\", :value \"x 0 0 y\"}\n";
+        let ps = problems(text);
+        assert!(ps[0].message.contains("unsupported operation `:append`"));
+        assert!(ps[0].hint.contains("key-value"), "{ps:?}");
+        let ps = problems("{:process 0, :type :invoke, :f :inc, :value 1}\n");
+        assert!(!ps[0].hint.contains("key-value"), "{ps:?}");
     }
 
     #[test]
