@@ -6,7 +6,8 @@ use super::world::HistRecord;
 use crate::components::store::StoreEvent;
 use crate::components::store::replica::Replica;
 use crate::consistency::anomalies::{
-    AnomalyKind, ReplicaStateView, analyze_detailed, divergent_keys, final_values,
+    AnomalyKind, ReplicaStateView, analyze_detailed_with, divergent_key_set, divergent_keys,
+    final_values,
 };
 use crate::consistency::linearizability::{Budget, CheckOptions, Verdict, check_with};
 use crate::consistency::{History, Op, OpKind, Outcome};
@@ -47,6 +48,10 @@ impl ReplicaStateView for StoreView<'_> {
         self.replica(replica)
             .map(|p| p.policy().values(key))
             .unwrap_or_default()
+    }
+    fn responsible(&self, replica: usize, key: u64) -> bool {
+        self.replica(replica)
+            .is_some_and(|p| p.policy().responsible(key))
     }
 }
 
@@ -146,11 +151,15 @@ pub fn analyze(
                 Outcome::Info => ops_info += 1,
             }
         }
-        let fin = final_values(&StoreView {
+        let view = StoreView {
             sim,
             replicas: &st.replicas,
-        });
-        let an = analyze_detailed(&h, Some(&fin));
+        };
+        let fin = final_values(&view);
+        // Keys still replicating at the end: their union final state is no
+        // evidence for the session checks (a lagging replica's old value).
+        let unsettled = divergent_key_set(&view);
+        let an = analyze_detailed_with(&h, Some(&fin), &unsettled);
         let r = &an.report;
         ok_reads += r.ok_reads;
         acked += r.acknowledged_writes;

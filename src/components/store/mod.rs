@@ -149,6 +149,12 @@ pub trait ReplicaPolicy {
     fn values(&self, key: u64) -> Vec<Value>;
     /// Keys this replica holds, ascending.
     fn keys(&self) -> Vec<u64>;
+    /// Is this replica meant to hold `key`? False for keys outside its share with
+    /// partial replication (leaderless stores with more replicas than `n`); such a
+    /// replica holding nothing for the key is not divergence.
+    fn responsible(&self, _key: u64) -> bool {
+        true
+    }
     fn role(&self) -> Role;
     /// Current term/epoch (0 where meaningless).
     fn term(&self) -> u64 {
