@@ -941,13 +941,15 @@ impl LeaderPolicy {
         self.log.push(e)
     }
 
-    /// Remove entries `from..` newest first, undoing their writes.
-    fn truncate_from(&mut self, from: u64) {
+    /// Remove entries `from..` newest first, undoing their writes (each one a
+    /// [`StoreEvent::RolledBack`]).
+    fn truncate_from(&mut self, io: &mut Io<'_>, from: u64) {
         while self.log.last_index() >= from && self.log.last_index() > self.log.base {
             let (Some(e), Some(prev)) = (self.log.pop(), self.undo.pop_back()) else {
                 break;
             };
-            if let Cmd::Put { key, .. } | Cmd::Cas { key, .. } = e.cmd {
+            if let Cmd::Put { key, value } | Cmd::Cas { key, value, .. } = e.cmd {
+                io.event(StoreEvent::RolledBack { key, value });
                 match prev {
                     Some(v) => self.state.insert(key, v),
                     None => self.state.remove(&key),
@@ -1209,7 +1211,7 @@ impl LeaderPolicy {
                 match_index,
             } => {
                 if let Some(i) = truncate_from {
-                    self.truncate_from(i);
+                    self.truncate_from(io, i);
                 }
                 for e in &m.entries[skip..] {
                     self.append_local(*e);
@@ -1969,7 +1971,13 @@ impl RaftPolicy {
                     while self.log.last_index() >= i.max(self.commit + 1)
                         && self.log.last_index() > self.log.base
                     {
-                        self.log.pop();
+                        if let Some(Entry {
+                            cmd: Cmd::Put { key, value } | Cmd::Cas { key, value, .. },
+                            ..
+                        }) = self.log.pop()
+                        {
+                            io.event(StoreEvent::RolledBack { key, value });
+                        }
                     }
                 }
                 for e in &m.entries[skip..] {
@@ -2510,28 +2518,13 @@ mod tests {
     /// Leadership intervals (start, end, replica) from the events (open ends at `end`).
     fn leadership_intervals(
         events: &[(u64, usize, StoreEvent)],
-        n: usize,
+        _n: usize,
         end: u64,
     ) -> Vec<(u64, u64, usize)> {
-        let mut open: Vec<Option<u64>> = vec![None; n];
-        let mut out = Vec::new();
-        for (t, r, e) in events {
-            match e {
-                StoreEvent::BecameLeader { .. } => open[*r] = Some(*t),
-                StoreEvent::SteppedDown { .. } => {
-                    if let Some(s) = open[*r].take() {
-                        out.push((s, *t, *r));
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (r, o) in open.iter().enumerate() {
-            if let Some(s) = o {
-                out.push((*s, end, r));
-            }
-        }
-        out
+        crate::components::store::leadership_spans(events.iter().map(|(t, r, e)| (*t, *r, e)), end)
+            .into_iter()
+            .map(|s| (s.from_ns, s.to_ns, s.replica))
+            .collect()
     }
 
     fn max_overlap_ns(iv: &[(u64, u64, usize)]) -> u64 {

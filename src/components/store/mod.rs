@@ -65,6 +65,106 @@ pub enum StoreEvent {
     HintStored,
     /// A read repair was sent.
     ReadRepair,
+    /// A log entry writing `value` to `key` was discarded because it conflicted
+    /// with the current leader's log (the write is undone on this replica).
+    RolledBack { key: u64, value: Value },
+}
+
+/// One replica's leadership: from becoming leader (winning an election or being
+/// appointed) until it steps down, crashes or the run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leadership {
+    pub replica: usize,
+    pub term: u64,
+    pub from_ns: u64,
+    pub to_ns: u64,
+}
+
+/// Leadership spans of one replica group from its timeline events
+/// `(time ns, replica, event)` in time order; spans still open at `end_ns` end
+/// there. Sorted by start, then replica.
+pub fn leadership_spans<'a>(
+    events: impl IntoIterator<Item = (u64, usize, &'a StoreEvent)>,
+    end_ns: u64,
+) -> Vec<Leadership> {
+    let mut open: std::collections::BTreeMap<usize, (u64, u64)> = Default::default();
+    let mut out = Vec::new();
+    for (t, r, e) in events {
+        match e {
+            StoreEvent::BecameLeader { term } => {
+                if let Some((from, old)) = open.insert(r, (t, *term)) {
+                    out.push(Leadership {
+                        replica: r,
+                        term: old,
+                        from_ns: from,
+                        to_ns: t,
+                    });
+                }
+            }
+            StoreEvent::SteppedDown { .. } => {
+                if let Some((from, term)) = open.remove(&r) {
+                    out.push(Leadership {
+                        replica: r,
+                        term,
+                        from_ns: from,
+                        to_ns: t,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for (r, (from, term)) in open {
+        out.push(Leadership {
+            replica: r,
+            term,
+            from_ns: from,
+            to_ns: end_ns.max(from),
+        });
+    }
+    out.sort_by_key(|s| (s.from_ns, s.replica, s.to_ns));
+    out
+}
+
+/// Periods `(from, to, leaders)` during which two or more spans overlap, with the
+/// replicas leading then (ascending). Adjacent periods with the same leaders merge.
+pub fn overlapping_leaders(spans: &[Leadership]) -> Vec<(u64, u64, Vec<usize>)> {
+    // Sweep over span ends (before starts at the same instant: a hand-over at
+    // one instant is not an overlap).
+    let mut pts: Vec<(u64, bool, usize)> = Vec::new();
+    for s in spans.iter().filter(|s| s.to_ns > s.from_ns) {
+        pts.push((s.from_ns, true, s.replica));
+        pts.push((s.to_ns, false, s.replica));
+    }
+    pts.sort_unstable();
+    let mut active: std::collections::BTreeMap<usize, usize> = Default::default();
+    let mut out: Vec<(u64, u64, Vec<usize>)> = Vec::new();
+    let mut i = 0;
+    let mut last_t = 0;
+    while i < pts.len() {
+        let t = pts[i].0;
+        if active.len() >= 2 && t > last_t {
+            let who: Vec<usize> = active.keys().copied().collect();
+            match out.last_mut() {
+                Some(p) if p.1 == last_t && p.2 == who => p.1 = t,
+                _ => out.push((last_t, t, who)),
+            }
+        }
+        while i < pts.len() && pts[i].0 == t {
+            let (_, start, r) = pts[i];
+            if start {
+                *active.entry(r).or_insert(0) += 1;
+            } else if let Some(c) = active.get_mut(&r) {
+                *c -= 1;
+                if *c == 0 {
+                    active.remove(&r);
+                }
+            }
+            i += 1;
+        }
+        last_t = t;
+    }
+    out
 }
 
 /// What a policy asks for; applied by the replica component after the handler.
@@ -215,6 +315,31 @@ impl PolicySpec {
             PolicySpec::Raft(s) => leader::build_raft(s, me, n),
             PolicySpec::Leaderless(s) => leaderless::build(s, me, n),
             PolicySpec::MultiLeader(s) => multileader::build(s, me, n),
+        }
+    }
+
+    /// Can two replicas that both believe they lead (a deposed leader that has
+    /// not heard of the new term) both acknowledge writes, i.e. is an overlap of
+    /// leadership spans split brain? Not for Raft (a leader acknowledges only
+    /// what a majority stored), a fenced leader (its lease lapses before anyone
+    /// else can be elected) or a leader that waits for enough followers to make a
+    /// majority; yes for an unfenced failover leader acknowledging alone or with
+    /// fewer followers than a majority needs.
+    pub fn overlap_is_split_brain(&self, n: usize) -> bool {
+        match self {
+            PolicySpec::Leader(s) => {
+                let fenced = matches!(
+                    s.failover,
+                    leader::Failover::Heartbeat { fencing: true, .. }
+                );
+                let k = match &s.mode {
+                    leader::LeaderMode::Sync => n.saturating_sub(1),
+                    leader::LeaderMode::SemiSync(k) => *k,
+                    leader::LeaderMode::Async { .. } => 0,
+                };
+                !fenced && k + 1 < n / 2 + 1
+            }
+            PolicySpec::Raft(_) | PolicySpec::Leaderless(_) | PolicySpec::MultiLeader(_) => false,
         }
     }
 
