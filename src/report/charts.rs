@@ -350,7 +350,23 @@ fn figure_size(chart: &Chart, opts: &RenderOptions) -> Result<(u32, u32), Report
     let s = scale_for(w, h);
     let need = match chart {
         Chart::Panels { panels, .. } if all_time_series(panels) => {
-            (150.0 + 190.0 * panels.len() as f64) * s
+            // Leadership strips add their height to every panel.
+            let lanes = panels
+                .iter()
+                .filter_map(|p| match p {
+                    Chart::TimeSeries {
+                        strip: Some(st), ..
+                    } => Some(st.lanes.len()),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            let strip = if lanes > 0 {
+                lanes as f64 * STRIP_LANE_PX + STRIP_GAP_PX
+            } else {
+                0.0
+            };
+            (150.0 + (190.0 + strip) * panels.len() as f64) * s
         }
         Chart::Panels { panels, .. } => (110.0 + 420.0 * panels.len() as f64) * s,
         Chart::Bars { bars, .. } if bars.len() > 18 => (170.0 + 30.0 * bars.len() as f64) * s,
@@ -2273,9 +2289,9 @@ struct XyLayout {
 }
 
 /// Height of one lane of a leadership strip, and the gap under the strip.
-const STRIP_LANE_PX: f64 = 12.0;
+const STRIP_LANE_PX: f64 = 19.0;
 const STRIP_GAP_PX: f64 = 8.0;
-const STRIP_TEXT_PX: f64 = 13.0;
+const STRIP_TEXT_PX: f64 = LABEL_PX;
 /// Lane colours (node identities; red is kept for split brain).
 const LANE_FILL: [RGBColor; 6] = [
     RGBColor(0x17, 0x8a, 0x9c),
@@ -2490,13 +2506,13 @@ fn draw_strip<DB: DrawingBackend>(
             c.mix(0.9),
         )?;
         // At the start of the span (where a hand-over is), if it fits.
-        let w = text_w(&sp.text, size * 0.85);
+        let w = text_w(&sp.text, size);
         if !sp.text.is_empty() && x1 - x0 > w + 8.0 * s {
             cv.text(
                 &sp.text,
                 x0 + 4.0 * s,
                 t + lane_h / 2.0,
-                size * 0.85,
+                size,
                 WHITE,
                 HPos::Left,
                 VAlign::Middle,
@@ -3644,10 +3660,91 @@ mod tests {
         }
     }
 
+    /// `throughput_panels` with leadership strips: the CP panel hands over once,
+    /// the other keeps its old leader through the partition (split brain).
+    fn leader_panels() -> Chart {
+        let Chart::Panels { title, mut panels } = throughput_panels() else {
+            unreachable!()
+        };
+        let sp = |lane: usize, a: f64, b: f64, t: u64| StripSpan {
+            lane,
+            start_s: a,
+            end_s: b,
+            text: format!("t{t}"),
+        };
+        let strips = [
+            LeaderStrip {
+                label: "leader by node, seed 1".into(),
+                lanes: vec!["kv-1".into(), "kv-3".into()],
+                spans: vec![sp(1, 0.3, 40.0, 1), sp(0, 40.4, 120.0, 2)],
+                alerts: Vec::new(),
+            },
+            LeaderStrip {
+                label: "leader by node, seed 1".into(),
+                lanes: vec!["kv-2".into(), "kv-3".into()],
+                spans: vec![sp(1, 0.0, 70.0, 1), sp(0, 40.3, 120.0, 2)],
+                alerts: vec![Shade {
+                    start_s: 40.3,
+                    end_s: 70.0,
+                    label: "split brain".into(),
+                }],
+            },
+        ];
+        for (p, st) in panels.iter_mut().zip(strips) {
+            if let Chart::TimeSeries { strip, .. } = p {
+                *strip = Some(st);
+            }
+        }
+        Chart::Panels {
+            title: format!("{title}, with leaders"),
+            panels,
+        }
+    }
+
+    #[test]
+    fn leader_strips_sit_between_title_and_plot_and_grow_the_figure() {
+        let plain = throughput_panels();
+        let with = leader_panels();
+        let opts = RenderOptions::default();
+        // Five panels (more than 700 px need): two lanes each add 5 × (2 × 19 + 8) px.
+        let five = |c: &Chart| {
+            let Chart::Panels { title, panels } = c else {
+                unreachable!()
+            };
+            Chart::Panels {
+                title: title.clone(),
+                panels: panels.iter().cycle().take(5).cloned().collect(),
+            }
+        };
+        let (_, h0) = figure_size(&five(&plain), &opts).unwrap();
+        let (_, h1) = figure_size(&five(&with), &opts).unwrap();
+        assert_eq!(h1 - h0, 5 * (2 * 19 + 8), "{h0} → {h1}");
+        // Two panels fit in 700 px either way: the strips take their height from
+        // the plots, which stay below them.
+        let (a, b) = (layout_of(&plain), layout_of(&with));
+        assert_eq!(a.plots.len(), 2);
+        assert_eq!(b.plots.len(), 2);
+        for (p, q) in a.plots.iter().zip(&b.plots) {
+            assert!(q.t > p.t, "{p:?} vs {q:?}");
+            assert!(q.h() >= p.h() - (2.0 * 19.0 + 8.0) - 1.0, "{p:?} vs {q:?}");
+        }
+        // The strip label is a label like any other: it overlaps nothing.
+        assert!(b.labels.len() > a.labels.len());
+        for (i, x) in b.labels.iter().enumerate() {
+            for y in &b.labels[i + 1..] {
+                assert!(x.overlap_area(y) < 1.0, "{x:?} overlaps {y:?}");
+            }
+            for p in &b.plots {
+                assert!(x.overlap_area(p) < 1.0, "{x:?} overlaps plot {p:?}");
+            }
+        }
+    }
+
     fn gallery() -> Vec<(&'static str, Chart)> {
         vec![
             ("latency_timeseries", latency_over_time()),
             ("throughput_panels", throughput_panels()),
+            ("leader_panels", leader_panels()),
             ("latency_cdf", cdf_three_variants()),
             ("p99_bars", bars_five()),
             ("knee_lines", knee_lines()),

@@ -365,3 +365,92 @@ pub enum Route {
     /// Always replica `i` (0-based).
     Replica(usize),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn became(term: u64) -> StoreEvent {
+        StoreEvent::BecameLeader { term }
+    }
+    fn down(term: u64) -> StoreEvent {
+        StoreEvent::SteppedDown { term }
+    }
+
+    #[test]
+    fn leadership_spans_run_from_winning_to_stepping_down_crashing_or_the_end() {
+        let ev = [
+            (0, 2, became(1)),   // appointed at start
+            (5, 0, down(0)),     // a crash of a non-leader closes nothing
+            (20, 1, became(2)),  // elected while 2 still believes it leads
+            (30, 1, StoreEvent::HintStored),
+            (40, 2, down(1)),    // the old leader hears of term 2
+            (50, 1, down(2)),    // crash of the leader
+            (60, 0, became(3)),  // a new leader, still leading at the end
+            (70, 0, became(4)),  // re-elected without a step-down: a new span
+        ];
+        let spans = leadership_spans(ev.iter().map(|(t, r, e)| (*t, *r, e)), 100);
+        let got: Vec<(usize, u64, u64, u64)> = spans
+            .iter()
+            .map(|s| (s.replica, s.term, s.from_ns, s.to_ns))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, 1, 0, 40),
+                (1, 2, 20, 50),
+                (0, 3, 60, 70),
+                (0, 4, 70, 100)
+            ]
+        );
+        // Two leaders from 20 to 40; the hand-over at 70 is not an overlap.
+        assert_eq!(overlapping_leaders(&spans), vec![(20, 40, vec![1, 2])]);
+    }
+
+    #[test]
+    fn overlaps_list_who_leads_and_merge_only_identical_sets() {
+        let s = |replica, from_ns, to_ns| Leadership {
+            replica,
+            term: 1,
+            from_ns,
+            to_ns,
+        };
+        // 0 leads 0–100; 1 leads 10–50; 2 leads 30–60.
+        let spans = [s(0, 0, 100), s(1, 10, 50), s(2, 30, 60)];
+        assert_eq!(
+            overlapping_leaders(&spans),
+            vec![
+                (10, 30, vec![0, 1]),
+                (30, 50, vec![0, 1, 2]),
+                (50, 60, vec![0, 2])
+            ]
+        );
+        // Back-to-back hand-overs and empty spans: no overlap.
+        let spans = [s(0, 0, 10), s(1, 10, 20), s(2, 15, 15)];
+        assert!(overlapping_leaders(&spans).is_empty());
+    }
+
+    #[test]
+    fn only_leaders_that_acknowledge_alone_make_overlaps_split_brain() {
+        let opts = ron::Options::default().with_default_extension(
+            ron::extensions::Extensions::IMPLICIT_SOME
+                | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+        );
+        let parse = |t: &str| -> PolicySpec { opts.from_str(t).expect(t) };
+        let hb = |f: bool| {
+            format!("failover: Heartbeat(interval_ms: 50.0, timeout_ms: 300.0, fencing: {f})")
+        };
+        let naive = parse(&format!("Leader(mode: Async(), {})", hb(false)));
+        let fenced = parse(&format!("Leader(mode: Async(), {})", hb(true)));
+        let semi1 = parse(&format!("Leader(mode: SemiSync(1), {})", hb(false)));
+        let sync = parse(&format!("Leader(mode: Sync, {})", hb(false)));
+        assert!(naive.overlap_is_split_brain(3));
+        assert!(!fenced.overlap_is_split_brain(3));
+        // SemiSync(1): leader + 1 follower is a majority of 3, not of 5.
+        assert!(!semi1.overlap_is_split_brain(3));
+        assert!(semi1.overlap_is_split_brain(5));
+        assert!(!sync.overlap_is_split_brain(5));
+        assert!(!parse("Raft()").overlap_is_split_brain(3));
+        assert!(!parse("Leaderless(r: 1, w: 1)").overlap_is_split_brain(3));
+    }
+}
