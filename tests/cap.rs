@@ -74,7 +74,11 @@ fn every_seed_of_raft_is_linearizable_with_no_session_violation() {
         assert_eq!(r.metric("session_violations"), Some(0.0), "seed {seed}");
         // One store, leadership recorded from the first election to the end.
         assert!(!r.leaders.is_empty(), "seed {seed}");
-        assert!(r.leaders.iter().all(|l| l.store == "kv" && l.to_ns >= l.from_ns));
+        assert!(
+            r.leaders
+                .iter()
+                .all(|l| l.store == "kv" && l.to_ns >= l.from_ns)
+        );
         assert_eq!(r.leaders.last().map(|l| l.to_ns), Some(30_000_000_000));
     }
 }

@@ -41,15 +41,33 @@ fn replicas_outside_a_keys_preference_list_do_not_diverge() {
             let holders: Vec<usize> = (0..5).filter(|&r| !view.values(r, k).is_empty()).collect();
             let owners: Vec<usize> = (0..5).filter(|&r| view.responsible(r, k)).collect();
             assert_eq!(owners.len(), 3, "seed {seed} key {k}");
-            assert_eq!(holders, owners, "seed {seed} key {k}: held outside its preference list");
+            assert_eq!(
+                holders, owners,
+                "seed {seed} key {k}: held outside its preference list"
+            );
         }
-        assert_eq!(sim::consistency::divergence(&s, &sc.stores), 0, "seed {seed}");
+        assert_eq!(
+            sim::consistency::divergence(&s, &sc.stores),
+            0,
+            "seed {seed}"
+        );
         let r = sim::run(&sc, seed);
         let m = |n: &str| r.metric(n).unwrap_or(f64::NAN);
         // Normal divergence (replication in flight) is a few keys, not all 40.
-        assert!(m("divergent_keys_baseline") < 10.0, "seed {seed}: {}", m("divergent_keys_baseline"));
-        assert!(m("divergent_keys_max") > 0.0, "seed {seed}: kv-5 missed writes");
+        assert!(
+            m("divergent_keys_baseline") < 10.0,
+            "seed {seed}: {}",
+            m("divergent_keys_baseline")
+        );
+        assert!(
+            m("divergent_keys_max") > 0.0,
+            "seed {seed}: kv-5 missed writes"
+        );
         assert_eq!(m("converged"), 1.0, "seed {seed}");
-        assert!(m("convergence_s") <= 1.5, "seed {seed}: {}", m("convergence_s"));
+        assert!(
+            m("convergence_s") <= 1.5,
+            "seed {seed}: {}",
+            m("convergence_s")
+        );
     }
 }

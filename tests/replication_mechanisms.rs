@@ -57,7 +57,11 @@ fn clients_routing_to_a_follower_follow_the_redirect_to_the_leader() {
             );
             // Raft elects its first leader after 150–300 ms; the warm-up is 0 here,
             // so operations before that fail ("no leader yet"): allow 0.5 s of them.
-            let allowed = if policy.starts_with("Raft") { 150.0 } else { 0.0 };
+            let allowed = if policy.starts_with("Raft") {
+                150.0
+            } else {
+                0.0
+            };
             assert!(
                 ok > 700.0 && errors + timeouts <= allowed,
                 "{route} / {policy} seed {seed}: ok {ok}, errors {errors}, timeouts {timeouts}"
@@ -210,7 +214,10 @@ fn raft_never_rolls_back_an_acknowledged_write() {
         assert_eq!(metric(&r, "rolled_back_writes"), 0.0, "seed {seed}");
         assert_eq!(metric(&r, "linearizable"), 1.0, "seed {seed}");
         assert_eq!(metric(&r, "session_violations"), 0.0, "seed {seed}");
-        assert!(r.split_brain.is_empty(), "Raft overlaps are not split brain");
+        assert!(
+            r.split_brain.is_empty(),
+            "Raft overlaps are not split brain"
+        );
         changes += metric(&r, "leader_changes");
     }
     assert!(changes >= 2.0, "the cuts should depose some leaders");

@@ -1089,7 +1089,12 @@ mod tests {
             kv.iter().map(|&(k, v)| (k, vec![v])).collect()
         };
         let view = Partial {
-            data: vec![m(&[(1, 5)]), m(&[(1, 5), (3, 9)]), m(&[(2, 6)]), m(&[(2, 6)])],
+            data: vec![
+                m(&[(1, 5)]),
+                m(&[(1, 5), (3, 9)]),
+                m(&[(2, 6)]),
+                m(&[(2, 6)]),
+            ],
             owners: [(1, vec![0, 1]), (2, vec![2, 3]), (3, vec![1, 2])]
                 .into_iter()
                 .collect(),

@@ -2338,10 +2338,8 @@ fn xy_layout(fig: &XyFigure, region: Rect, header_bottom: f64, rows: usize, s: f
     };
     let gap = if n > 1 { 14.0 * s } else { 0.0 };
     let strip_h = strip_height(fig, s);
-    let avail = plots_bottom
-        - plots_top
-        - n as f64 * (panel_title_h + strip_h)
-        - (n - 1) as f64 * gap;
+    let avail =
+        plots_bottom - plots_top - n as f64 * (panel_title_h + strip_h) - (n - 1) as f64 * gap;
     let ph = (avail / n as f64).max(30.0 * s);
     // y axes
     let y_axes: Vec<Axis> = fig
@@ -2794,7 +2792,7 @@ fn draw_xy<DB: DrawingBackend>(
         // Leadership strip above the plot.
         if let Some(st) = &p.strip {
             let row = (lay.panel_title_h > 0.0)
-                .then(|| f.rect.t - lay.strip_h - lay.panel_title_h + 8.0 * s);
+                .then_some(f.rect.t - lay.strip_h - lay.panel_title_h + 8.0 * s);
             draw_strip(cv, f, st, lay.strip_h, row, &mut drawn)?;
         }
         // Panel title and y-axis title.

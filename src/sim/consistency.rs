@@ -3,8 +3,8 @@
 //! anomaly detection, linearizability verdicts, split-brain and leader changes.
 
 use super::world::HistRecord;
-use crate::components::store::{StoreEvent, leadership_spans, overlapping_leaders};
 use crate::components::store::replica::Replica;
+use crate::components::store::{StoreEvent, leadership_spans, overlapping_leaders};
 use crate::consistency::anomalies::{
     AnomalyKind, ReplicaStateView, analyze_detailed_with, divergent_key_set, divergent_keys,
     final_values,
@@ -149,9 +149,11 @@ pub fn analyze(
     let mut nonlin_keys = 0u64;
     let mut staleness: Vec<u64> = Vec::new();
     let mut rolled_back = 0u64;
+    let mut lost_and_rolled = 0u64;
     for (si, st) in stores.iter().enumerate() {
         let h = history_of(&w.history, si as u32);
-        rolled_back += rolled_back_writes(&w.store_events, si as u32, &h);
+        let rolled = rolled_back_writes(&w.store_events, si as u32, &h);
+        rolled_back += rolled.len() as u64;
         for op in &h.ops {
             match op.outcome {
                 Outcome::Ok => ops_ok += 1,
@@ -192,6 +194,7 @@ pub fn analyze(
                 lost_concurrent += 1;
             } else {
                 lost += 1;
+                lost_and_rolled += u64::from(rolled.contains(&w.id));
             }
         }
         ryw += r.read_your_writes_violations;
@@ -275,7 +278,13 @@ pub fn analyze(
     m.push(("monotonic_reads_violations".into(), mr as f64));
     m.push(("monotonic_writes_violations".into(), mw as f64));
     m.push(("writes_follow_reads_violations".into(), wfr as f64));
-    m.push(("anomaly_rate".into(), rate(stale + lost, ok_reads + acked)));
+    // Anomalous operations: stale reads, and acknowledged writes that were lost
+    // or rolled back (a write both lost and rolled back counts once).
+    let bad_writes = lost + rolled_back - lost_and_rolled;
+    m.push((
+        "anomaly_rate".into(),
+        rate(stale + bad_writes, ok_reads + acked),
+    ));
     m.push(("linearizable".into(), lin_all));
     m.push(("nonlinearizable_keys".into(), nonlin_keys as f64));
     // Leadership: spans, changes and time with two or more leaders accepting
@@ -299,13 +308,13 @@ pub fn analyze(
 }
 
 /// Acknowledged writes of `store` that a replica later discarded from its log
-/// because the current leader's log had something else there: distinct values
-/// rolled back whose write the history records as `Ok`.
+/// because the current leader's log had something else there: the ids of the
+/// `Ok` writes whose value some replica rolled back.
 fn rolled_back_writes(
     events: &[(SimTime, u32, u32, StoreEvent, u64)],
     store: u32,
     h: &History,
-) -> u64 {
+) -> std::collections::BTreeSet<u64> {
     let rolled: std::collections::BTreeSet<(u64, i64)> = events
         .iter()
         .filter(|e| e.1 == store)
@@ -315,13 +324,14 @@ fn rolled_back_writes(
         })
         .collect();
     if rolled.is_empty() {
-        return 0;
+        return Default::default();
     }
     h.ops
         .iter()
         .filter(|o| o.is_ok_mutation())
         .filter(|o| o.write_value.is_some_and(|v| rolled.contains(&(o.key, v))))
-        .count() as u64
+        .map(|o| o.id)
+        .collect()
 }
 
 /// Leadership spans of every store and the split-brain periods among them.

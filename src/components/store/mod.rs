@@ -380,14 +380,14 @@ mod tests {
     #[test]
     fn leadership_spans_run_from_winning_to_stepping_down_crashing_or_the_end() {
         let ev = [
-            (0, 2, became(1)),   // appointed at start
-            (5, 0, down(0)),     // a crash of a non-leader closes nothing
-            (20, 1, became(2)),  // elected while 2 still believes it leads
+            (0, 2, became(1)),  // appointed at start
+            (5, 0, down(0)),    // a crash of a non-leader closes nothing
+            (20, 1, became(2)), // elected while 2 still believes it leads
             (30, 1, StoreEvent::HintStored),
-            (40, 2, down(1)),    // the old leader hears of term 2
-            (50, 1, down(2)),    // crash of the leader
-            (60, 0, became(3)),  // a new leader, still leading at the end
-            (70, 0, became(4)),  // re-elected without a step-down: a new span
+            (40, 2, down(1)),   // the old leader hears of term 2
+            (50, 1, down(2)),   // crash of the leader
+            (60, 0, became(3)), // a new leader, still leading at the end
+            (70, 0, became(4)), // re-elected without a step-down: a new span
         ];
         let spans = leadership_spans(ev.iter().map(|(t, r, e)| (*t, *r, e)), 100);
         let got: Vec<(usize, u64, u64, u64)> = spans
