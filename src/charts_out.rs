@@ -15,7 +15,9 @@
 
 use crate::metrics::stats::{Agg, aggregate};
 use crate::output::{RunRecord, ScenarioInfo, Staging};
-use crate::report::charts::{BandPoint, BandSeries, Bar, Chart, Series, Shade, XYPoint, render};
+use crate::report::charts::{
+    BandPoint, BandSeries, Bar, Chart, LeaderStrip, Series, Shade, StripSpan, XYPoint, render,
+};
 use crate::report::html::{ChartRef, ReportModel, Table, render_html};
 use crate::sim::RunResult;
 use crate::sweep::aggregate_runs;
@@ -45,6 +47,51 @@ fn mean_series(runs: &[&RunResult], f: impl Fn(&crate::sim::TsRow) -> f64) -> Ve
             )
         })
         .collect()
+}
+
+/// The leadership strip of a variant's panel: who led each store when in its
+/// first seed (a node per lane, the term on each span) and split-brain periods.
+/// `None` when no store of the run has a leader.
+fn leader_strip(runs: &[&RunResult]) -> Option<LeaderStrip> {
+    let r = runs.first()?;
+    if r.leaders.is_empty() {
+        return None;
+    }
+    let mut stores: Vec<&str> = r.leaders.iter().map(|l| l.store.as_str()).collect();
+    stores.sort_unstable();
+    stores.dedup();
+    let mut lanes: Vec<String> = r.leaders.iter().map(|l| l.node.clone()).collect();
+    lanes.sort();
+    lanes.dedup();
+    let spans = r
+        .leaders
+        .iter()
+        .map(|l| StripSpan {
+            lane: lanes.iter().position(|n| *n == l.node).unwrap_or(0),
+            start_s: l.from_ns as f64 / 1e9,
+            end_s: l.to_ns as f64 / 1e9,
+            text: format!("t{}", l.term),
+        })
+        .collect();
+    let alerts = r
+        .split_brain
+        .iter()
+        .map(|b| Shade {
+            start_s: b.from_ns as f64 / 1e9,
+            end_s: b.to_ns as f64 / 1e9,
+            label: if stores.len() > 1 {
+                format!("split brain ({})", b.store)
+            } else {
+                "split brain".into()
+            },
+        })
+        .collect();
+    Some(LeaderStrip {
+        label: format!("leader by node, seed {}", r.seed),
+        lanes,
+        spans,
+        alerts,
+    })
 }
 
 fn bucket_width(r: &RunResult) -> f64 {
@@ -173,13 +220,22 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                 ],
                 shades: panel_shades(info, &ts_variants, vi),
                 log_y: true,
+                strip: leader_strip(rs),
             }
         };
         let mut c = panels(&make);
         if let Chart::Panels { title, .. } = &mut c {
             *title = format!("{}: latency percentiles over time", info.name);
         }
-        charts.push(("latency".into(), c, format!("Latency of successful requests per time bucket ({seeds_note}); shaded: fault windows.")));
+        let strip_note = if by_variant
+            .iter()
+            .any(|rs| rs.first().is_some_and(|r| !r.leaders.is_empty()))
+        {
+            " Strip above each plot: which node led the store when (term on each span) in the first seed; hatched red: split brain (two leaders accepting writes)."
+        } else {
+            ""
+        };
+        charts.push(("latency".into(), c, format!("Latency of successful requests per time bucket ({seeds_note}); shaded: fault windows.{strip_note}")));
     }
     if wanted(info, "throughput") {
         let make = |vi: usize| {
@@ -213,6 +269,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                 ],
                 shades: panel_shades(info, &ts_variants, vi),
                 log_y: false,
+                strip: leader_strip(rs),
             }
         };
         let mut c = panels(&make);
@@ -222,7 +279,17 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
         charts.push((
             "throughput".into(),
             c,
-            format!("Completions per second by outcome ({seeds_note}); shaded: fault windows."),
+            format!(
+                "Completions per second by outcome ({seeds_note}); shaded: fault windows.{}",
+                if by_variant
+                    .iter()
+                    .any(|rs| rs.first().is_some_and(|r| !r.leaders.is_empty()))
+                {
+                    " Strip above each plot: which node led the store when (term on each span) in the first seed; hatched red: split brain."
+                } else {
+                    ""
+                }
+            ),
         ));
     }
     if wanted(info, "cdf") {
@@ -287,6 +354,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                     series,
                     shades: panel_shades(info, &ts_variants, vi),
                     log_y: false,
+                    strip: None,
                 }
             };
             let mut c = panels(&make);
@@ -333,6 +401,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                 ],
                 shades: panel_shades(info, &ts_variants, vi),
                 log_y: false,
+                strip: None,
             }
         };
         let mut c = panels(&make);
@@ -620,6 +689,7 @@ fn cache_charts(
             series: overlay(|r| r.cache_hit_ratio),
             shades: shades.to_vec(),
             log_y: false,
+            strip: None,
         },
         format!("Hits / lookups over all cache nodes per time bucket, one line per variant ({seeds_note}); shaded: fault windows."),
     ));
@@ -632,6 +702,7 @@ fn cache_charts(
             series: overlay(|r| r.cache_origin_per_s),
             shades: shades.to_vec(),
             log_y: false,
+            strip: None,
         },
         format!("Fetches, writes, flushes and refreshes the caches sent to their origins, one line per variant ({seeds_note}); shaded: fault windows."),
     ));
@@ -649,6 +720,7 @@ fn cache_charts(
                 series: overlay(|r| r.cache_stale_read_rate),
                 shades: shades.to_vec(),
                 log_y: false,
+                strip: None,
             },
             format!("Reads a cache answered with a value other than the latest write a cache acknowledged, per lookup, one line per variant ({seeds_note}); shaded: fault windows."),
         ));
@@ -688,6 +760,7 @@ fn cache_charts(
                 series,
                 shades: shades.to_vec(),
                 log_y: false,
+                strip: None,
             }
         };
         let chart = if multi.len() == 1 {

@@ -419,6 +419,59 @@ pub fn cache_nodes_csv(info: &ScenarioInfo, r: &RunResult, bucket_s: f64) -> Str
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
+/// Leadership of one run's replicated stores: a `leader` row per span (a node
+/// leads from becoming leader until it steps down, crashes or the run ends) and
+/// a `split_brain` row per period with two or more leaders accepting writes
+/// (`node` lists them, joined by `+`). Empty string when no store has leaders.
+pub fn leaders_csv(info: &ScenarioInfo, r: &RunResult) -> String {
+    if r.leaders.is_empty() && r.split_brain.is_empty() {
+        return String::new();
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "scenario",
+        "capsim_version",
+        "seed",
+        "store",
+        "kind",
+        "node",
+        "term",
+        "from_s",
+        "to_s",
+    ])
+    .ok();
+    let s = |ns: u64| fmt_num(ns as f64 / 1e9);
+    for l in &r.leaders {
+        w.write_record([
+            info.name.clone(),
+            info.capsim_version.clone(),
+            r.seed.to_string(),
+            l.store.clone(),
+            "leader".into(),
+            l.node.clone(),
+            l.term.to_string(),
+            s(l.from_ns),
+            s(l.to_ns),
+        ])
+        .ok();
+    }
+    for b in &r.split_brain {
+        w.write_record([
+            info.name.clone(),
+            info.capsim_version.clone(),
+            r.seed.to_string(),
+            b.store.clone(),
+            "split_brain".into(),
+            b.leaders.join("+"),
+            String::new(),
+            s(b.from_ns),
+            s(b.to_ns),
+        ])
+        .ok();
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// Write a file atomically: temp file in the same folder, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -524,6 +577,12 @@ pub fn stage_results(
             st.write(
                 &format!("{base}/cache_nodes.csv"),
                 cache_nodes_csv(info, &r.result, info.bucket_s).as_bytes(),
+            )?;
+        }
+        if !r.result.leaders.is_empty() {
+            st.write(
+                &format!("{base}/leaders.csv"),
+                leaders_csv(info, &r.result).as_bytes(),
             )?;
         }
         for (name, text) in &r.result.exported {

@@ -42,6 +42,44 @@ fn cp_designs_refuse_the_minority_and_stay_consistent() {
             "Raft availability during the partition {a}: the minority side should fail"
         );
         assert_eq!(metric_mean(&t, "cp-raft", "converged", seed_count), 1.0);
+        // A linearizable history satisfies every session guarantee: the checker
+        // must not report any (it once charged replicas still catching up at the
+        // end of the run as violations).
+        assert_eq!(
+            metric_mean(&t, "cp-raft", "session_violations", seed_count),
+            0.0
+        );
+        // Raft truncates uncommitted entries of deposed leaders, never acknowledged ones.
+        assert_eq!(
+            metric_mean(&t, "cp-raft", "rolled_back_writes", seed_count),
+            0.0
+        );
+        assert_eq!(metric_mean(&t, "cp-raft", "split_brain_s", seed_count), 0.0);
+    }
+}
+
+#[test]
+fn every_seed_of_raft_is_linearizable_with_no_session_violation() {
+    // Per seed, not on average: the end of the run cuts replication mid-flight.
+    let t = short();
+    let loaded = load_str(Path::new("scenarios/cap-partition.ron"), &t).expect("valid");
+    let v = loaded
+        .variants
+        .iter()
+        .find(|v| v.name == "cp-raft")
+        .expect("variant");
+    for seed in 1..=4 {
+        let r = sim::run(&v.scenario, seed);
+        assert_eq!(r.metric("linearizable"), Some(1.0), "seed {seed}");
+        assert_eq!(r.metric("session_violations"), Some(0.0), "seed {seed}");
+        // One store, leadership recorded from the first election to the end.
+        assert!(!r.leaders.is_empty(), "seed {seed}");
+        assert!(
+            r.leaders
+                .iter()
+                .all(|l| l.store == "kv" && l.to_ns >= l.from_ns)
+        );
+        assert_eq!(r.leaders.last().map(|l| l.to_ns), Some(30_000_000_000));
     }
 }
 
@@ -73,9 +111,12 @@ fn naive_failover_splits_the_brain_and_loses_acknowledged_writes() {
         sb > 1.0,
         "split brain lasted {sb} s; the isolated old leader keeps accepting writes"
     );
-    let lost = metric_mean(&t, "leader-async-naive", "lost_writes", 3);
+    // The west clients' writes acknowledged by the deposed kv-3 during the
+    // partition (~60/s for ~9.7 s) are discarded when it rejoins; most keys are
+    // written again later, so the lost-write detector sees few of them.
+    let rolled = metric_mean(&t, "leader-async-naive", "rolled_back_writes", 3);
     assert!(
-        lost > 0.0,
-        "acknowledged writes of the deposed leader must be lost after the heal"
+        rolled > 300.0,
+        "acknowledged writes of the deposed leader must be rolled back after the heal ({rolled})"
     );
 }

@@ -230,6 +230,10 @@ impl Client {
 
     fn transmit(&mut self, ctx: &mut Ctx<'_>, slot: u32) {
         let dest = self.destination(ctx);
+        self.transmit_to(ctx, slot, dest);
+    }
+
+    fn transmit_to(&mut self, ctx: &mut Ctx<'_>, slot: u32, dest: NodeId) {
         let p = &mut self.slots[slot as usize];
         p.invoked = ctx.now;
         let mut req = p.req;
@@ -299,18 +303,25 @@ impl Client {
         };
         self.record(ctx, slot, outcome, r.value);
         if r.redirect != crate::sim::msg::NO_REDIRECT {
+            let mut to = None;
             if let Some(st) = &self.cfg.store {
                 self.leader_guess = if r.redirect == crate::sim::msg::REDIRECT_UNKNOWN {
                     (self.leader_guess + 1) % st.replicas.len()
                 } else {
                     r.redirect as usize % st.replicas.len()
                 };
+                to = Some(NodeId(st.replicas[self.leader_guess] as u32));
             }
             let p = &mut self.slots[slot as usize];
-            if p.redirects < 4 && r.redirect != crate::sim::msg::REDIRECT_UNKNOWN {
-                // Follow the redirect at once: same attempt, new history operation.
+            if let Some(to) = to
+                && p.redirects < 4
+                && r.redirect != crate::sim::msg::REDIRECT_UNKNOWN
+            {
+                // Follow the redirect at once to the replica named, whatever the
+                // route (a Random or Nearest client asking a follower of a
+                // leader-based store): same attempt, new history operation.
                 p.redirects += 1;
-                self.transmit(ctx, slot);
+                self.transmit_to(ctx, slot, to);
                 return;
             }
         }

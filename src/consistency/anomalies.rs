@@ -45,6 +45,10 @@
 //!     read returned `v` after another read had returned `W`'s value, or the
 //!     final state holds `v` but not `W`'s value (same condition on `W`).
 //!
+//!   The final-state clauses apply only to keys whose replicas agree at the end
+//!   ([`analyze_detailed_with`]): a lagging replica still holding `v1` is
+//!   replication in flight, not evidence that `W2` was ordered first.
+//!
 //!   Each violating read (RYW, MR) or write (MW, WFR) counts once.
 //! * **Divergence**: keys whose replicas hold different value sets;
 //!   [`ConvergenceTracker`] reports, after each partition heal, how long until
@@ -574,8 +578,23 @@ fn nearest_rank(sorted: &[u64], q: f64) -> Option<u64> {
     Some(sorted[rank - 1])
 }
 
-/// Runs every detector; returns the report and the per-event lists.
+/// Runs every detector; returns the report and the per-event lists. The final
+/// state is taken as settled for every key (see [`analyze_detailed_with`]).
 pub fn analyze_detailed(history: &History, final_state: Option<&FinalState>) -> Anomalies {
+    analyze_detailed_with(history, final_state, &BTreeSet::new())
+}
+
+/// Runs every detector, with `unsettled` the keys whose replicas still disagreed
+/// when the final state was taken (see [`divergent_key_set`]). For those keys the
+/// final state is the union of what replicas hold, and a lagging replica's old
+/// value in it says nothing about the order writes took effect in, so the
+/// session checks use it only for settled keys (the lost-write check, which only
+/// asks whether a value survived anywhere, uses it for every key).
+pub fn analyze_detailed_with(
+    history: &History,
+    final_state: Option<&FinalState>,
+    unsettled: &BTreeSet<u64>,
+) -> Anomalies {
     let mut res = Anomalies::default();
     let by_key = history.by_key();
     let empty: Vec<Value> = Vec::new();
@@ -590,8 +609,9 @@ pub fn analyze_detailed(history: &History, final_state: Option<&FinalState>) -> 
         for &op in ops {
             by_session.entry(op.session).or_default().push(op);
         }
+        let settled = finals.filter(|_| !unsettled.contains(key));
         for session_ops in by_session.values() {
-            detect_session(session_ops, &kd, finals, &mut res.session_violations);
+            detect_session(session_ops, &kd, settled, &mut res.session_violations);
         }
     }
     res.session_violations
@@ -658,6 +678,12 @@ pub trait ReplicaStateView {
     /// Values (siblings allowed, sorted) that replica `r` holds for `key`;
     /// empty if absent.
     fn values(&self, replica: usize, key: u64) -> Vec<Value>;
+    /// Is replica `r` meant to hold `key`? (With partial replication — more
+    /// replicas than copies per key — the others hold nothing by design and do
+    /// not count as diverging.) Default: every replica holds every key.
+    fn responsible(&self, _replica: usize, _key: u64) -> bool {
+        true
+    }
 }
 
 fn sorted_values(view: &dyn ReplicaStateView, replica: usize, key: u64) -> Vec<Value> {
@@ -668,19 +694,29 @@ fn sorted_values(view: &dyn ReplicaStateView, replica: usize, key: u64) -> Vec<V
 }
 
 /// Number of keys whose replicas do not all hold the same set of values (a
-/// replica missing the key counts as holding nothing).
+/// responsible replica missing the key counts as holding nothing; replicas not
+/// [responsible](ReplicaStateView::responsible) for the key are ignored).
 pub fn divergent_keys(view: &dyn ReplicaStateView) -> usize {
+    divergent_key_set(view).len()
+}
+
+/// The keys [`divergent_keys`] counts, ascending.
+pub fn divergent_key_set(view: &dyn ReplicaStateView) -> BTreeSet<u64> {
     let n = view.replica_count();
     if n < 2 {
-        return 0;
+        return BTreeSet::new();
     }
     view.keys()
         .into_iter()
         .filter(|&key| {
-            let first = sorted_values(view, 0, key);
-            (1..n).any(|r| sorted_values(view, r, key) != first)
+            let mut owners = (0..n).filter(|&r| view.responsible(r, key));
+            let Some(first) = owners.next() else {
+                return false;
+            };
+            let first = sorted_values(view, first, key);
+            owners.any(|r| sorted_values(view, r, key) != first)
         })
-        .count()
+        .collect()
 }
 
 /// Union over replicas of the values held per key (the final state for the
@@ -1023,6 +1059,90 @@ mod tests {
         assert_eq!(finals[&3], vec![7, 8]);
         let single = Replicas(vec![[(1, vec![1])].into_iter().collect()]);
         assert_eq!(divergent_keys(&single), 0);
+    }
+
+    /// Replicas that each hold only some keys (partial replication).
+    struct Partial {
+        data: Vec<BTreeMap<u64, Vec<Value>>>,
+        owners: BTreeMap<u64, Vec<usize>>,
+    }
+    impl ReplicaStateView for Partial {
+        fn replica_count(&self) -> usize {
+            self.data.len()
+        }
+        fn keys(&self) -> Vec<u64> {
+            self.owners.keys().copied().collect()
+        }
+        fn values(&self, replica: usize, key: u64) -> Vec<Value> {
+            self.data[replica].get(&key).cloned().unwrap_or_default()
+        }
+        fn responsible(&self, replica: usize, key: u64) -> bool {
+            self.owners[&key].contains(&replica)
+        }
+    }
+
+    #[test]
+    fn replicas_not_responsible_for_a_key_do_not_diverge() {
+        // 4 replicas, 2 copies per key. Key 1 on {0, 1} (agree), key 2 on {2, 3}
+        // (agree), key 3 on {1, 2} (disagree: 9 vs nothing).
+        let m = |kv: &[(u64, Value)]| -> BTreeMap<u64, Vec<Value>> {
+            kv.iter().map(|&(k, v)| (k, vec![v])).collect()
+        };
+        let view = Partial {
+            data: vec![
+                m(&[(1, 5)]),
+                m(&[(1, 5), (3, 9)]),
+                m(&[(2, 6)]),
+                m(&[(2, 6)]),
+            ],
+            owners: [(1, vec![0, 1]), (2, vec![2, 3]), (3, vec![1, 2])]
+                .into_iter()
+                .collect(),
+        };
+        assert_eq!(divergent_key_set(&view), [3].into_iter().collect());
+        assert_eq!(divergent_keys(&view), 1);
+    }
+
+    #[test]
+    fn a_lagging_replica_in_the_final_state_is_not_a_session_violation() {
+        // Session 1 reads 1, then writes 2; session 2 overwrites with 3 while 2 is
+        // in flight. Linearizable (1, 2, 3). At the end replicas A and B hold 3, the
+        // lagging replica C still holds 1: the union final state {1, 3} "holds v
+        // but not W's value", which must not count when the key has not settled.
+        let h = History::new(vec![
+            w(1, 9, 0, 1, 0, 10),
+            r(2, 1, 0, Some(1), 20, 30),
+            w(3, 1, 0, 2, 40, 60),
+            w(4, 2, 0, 3, 45, 70),
+        ]);
+        assert!(matches!(
+            crate::consistency::linearizability::check(&h, Default::default()).verdict,
+            crate::consistency::linearizability::Verdict::Linearizable
+        ));
+        let finals: FinalState = [(0, vec![1, 3])].into_iter().collect();
+        let unsettled: BTreeSet<u64> = [0].into_iter().collect();
+        let settled = analyze_detailed_with(&h, Some(&finals), &unsettled);
+        assert!(
+            settled.session_violations.is_empty(),
+            "{:?}",
+            settled.session_violations
+        );
+        // The same final state taken as settled would (wrongly, here) charge the
+        // session's writes after its read of 1: the clause is sound only for
+        // converged keys.
+        let naive = analyze_detailed(&h, Some(&finals));
+        assert!(
+            naive
+                .session_violations
+                .iter()
+                .any(|e| e.kind == AnomalyKind::WritesFollowReads),
+            "{:?}",
+            naive.session_violations
+        );
+        // A settled final state holding only the old value is still a violation.
+        let converged: FinalState = [(0, vec![1])].into_iter().collect();
+        let real = analyze_detailed_with(&h, Some(&converged), &BTreeSet::new());
+        assert!(!real.session_violations.is_empty());
     }
 
     #[test]

@@ -173,8 +173,8 @@ pub mod testgen;
 
 pub use anomalies::{
     Anomalies, AnomalyEvent, AnomalyKind, AnomalyReport, ConvergenceRecord, ConvergenceTracker,
-    FinalState, ReplicaStateView, analyze, analyze_detailed, bucket_counts, divergent_keys,
-    final_values,
+    FinalState, ReplicaStateView, analyze, analyze_detailed, analyze_detailed_with, bucket_counts,
+    divergent_key_set, divergent_keys, final_values,
 };
 pub use history::{History, HistoryError, Op, OpKind, Outcome, Value};
 pub use jepsen::{CheckReport, HistoryFileError, check_file, parse_jepsen, write_jepsen};

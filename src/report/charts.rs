@@ -34,6 +34,34 @@ pub struct Shade {
     pub label: String,
 }
 
+/// Who led a replicated store when: a thin strip drawn above a time-series
+/// panel, one lane per node that led (the lane label is the node's name), with
+/// periods of split brain hatched across the strip and labelled.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LeaderStrip {
+    /// Short label drawn at the right of the panel's title row, e.g. "leaders (seed 1)".
+    pub label: String,
+    /// Lane names, top to bottom (each lane has its own colour).
+    pub lanes: Vec<String>,
+    /// Leadership spans.
+    pub spans: Vec<StripSpan>,
+    /// Periods to hatch across the strip (split brain), with their label.
+    pub alerts: Vec<Shade>,
+}
+
+/// One leadership span of a [`LeaderStrip`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StripSpan {
+    /// Lane index into [`LeaderStrip::lanes`].
+    pub lane: usize,
+    /// Start (x unit of the chart).
+    pub start_s: f64,
+    /// End.
+    pub end_s: f64,
+    /// Text drawn inside the bar where it fits (e.g. the term, "t3").
+    pub text: String,
+}
+
 /// A named line of (x, y) points.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Series {
@@ -114,6 +142,9 @@ pub enum Chart {
         shades: Vec<Shade>,
         /// Logarithmic y axis (non-positive values are dropped and reported).
         log_y: bool,
+        /// Leadership strip drawn above the plot (replicated stores with leaders).
+        #[serde(default)]
+        strip: Option<LeaderStrip>,
     },
     /// Cumulative distributions overlaid; points are (value, cumulative fraction).
     Cdf {
@@ -319,7 +350,23 @@ fn figure_size(chart: &Chart, opts: &RenderOptions) -> Result<(u32, u32), Report
     let s = scale_for(w, h);
     let need = match chart {
         Chart::Panels { panels, .. } if all_time_series(panels) => {
-            (150.0 + 190.0 * panels.len() as f64) * s
+            // Leadership strips add their height to every panel.
+            let lanes = panels
+                .iter()
+                .filter_map(|p| match p {
+                    Chart::TimeSeries {
+                        strip: Some(st), ..
+                    } => Some(st.lanes.len()),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            let strip = if lanes > 0 {
+                lanes as f64 * STRIP_LANE_PX + STRIP_GAP_PX
+            } else {
+                0.0
+            };
+            (150.0 + (190.0 + strip) * panels.len() as f64) * s
         }
         Chart::Panels { panels, .. } => (110.0 + 420.0 * panels.len() as f64) * s,
         Chart::Bars { bars, .. } if bars.len() > 18 => (170.0 + 30.0 * bars.len() as f64) * s,
@@ -1336,6 +1383,8 @@ struct PanelSpec {
     points: Vec<PointSpec>,
     /// Horizontal reference lines (value, label), e.g. p50/p99 on a CDF.
     refs: Vec<(f64, &'static str)>,
+    /// Leadership strip above the plot.
+    strip: Option<LeaderStrip>,
 }
 
 #[derive(Clone)]
@@ -1420,12 +1469,37 @@ fn legend_for(lines: &[LineSpec]) -> Vec<LegendItem> {
     out
 }
 
+/// Drops spans and alerts with non-finite ends or lanes out of range; a strip
+/// with no lanes is no strip.
+fn clean_strip(strip: Option<&LeaderStrip>, tally: &mut Tally) -> Option<LeaderStrip> {
+    let st = strip?;
+    if st.lanes.is_empty() {
+        return None;
+    }
+    let mut out = LeaderStrip {
+        label: st.label.clone(),
+        lanes: st.lanes.clone(),
+        spans: Vec::new(),
+        alerts: Vec::new(),
+    };
+    for sp in &st.spans {
+        if finite(sp.start_s) && finite(sp.end_s) && sp.lane < st.lanes.len() {
+            out.spans.push(sp.clone());
+        } else {
+            tally.bad_shades += 1;
+        }
+    }
+    out.alerts = clean_shades(&st.alerts, tally);
+    Some(out)
+}
+
 fn time_series_panel(
     colours: &mut Colours,
     title: Option<String>,
     y_label: &str,
     series: &[Series],
     log_y: bool,
+    strip: Option<&LeaderStrip>,
     tally: &mut Tally,
 ) -> PanelSpec {
     let lines = series
@@ -1454,6 +1528,7 @@ fn time_series_panel(
         lines,
         points: Vec::new(),
         refs: Vec::new(),
+        strip: clean_strip(strip, tally),
     }
 }
 
@@ -1499,8 +1574,17 @@ fn xy_figure(chart: &Chart, opts: &RenderOptions) -> Option<XyFigure> {
             series,
             shades,
             log_y,
+            strip,
         } => {
-            let panel = time_series_panel(&mut colours, None, y_label, series, *log_y, &mut tally);
+            let panel = time_series_panel(
+                &mut colours,
+                None,
+                y_label,
+                series,
+                *log_y,
+                strip.as_ref(),
+                &mut tally,
+            );
             let shades = clean_shades(shades, &mut tally);
             let legend = legend_for(&panel.lines);
             let mut notes = tally.notes("y");
@@ -1529,6 +1613,7 @@ fn xy_figure(chart: &Chart, opts: &RenderOptions) -> Option<XyFigure> {
                     series,
                     shades,
                     log_y,
+                    strip,
                 } = p
                 {
                     let t = (!title.trim().is_empty()).then(|| title.clone());
@@ -1538,6 +1623,7 @@ fn xy_figure(chart: &Chart, opts: &RenderOptions) -> Option<XyFigure> {
                         y_label,
                         series,
                         *log_y,
+                        strip.as_ref(),
                         &mut tally,
                     ));
                     shades_all.extend(shades.iter().cloned());
@@ -1608,6 +1694,7 @@ fn xy_figure(chart: &Chart, opts: &RenderOptions) -> Option<XyFigure> {
                     lines,
                     points: Vec::new(),
                     refs: vec![(0.5, "p50"), (0.99, "p99")],
+                    strip: None,
                 }],
                 shades: Vec::new(),
                 notes,
@@ -1704,6 +1791,7 @@ fn xy_figure(chart: &Chart, opts: &RenderOptions) -> Option<XyFigure> {
                     lines,
                     points: Vec::new(),
                     refs: Vec::new(),
+                    strip: None,
                 }],
                 shades: Vec::new(),
                 notes,
@@ -1770,6 +1858,7 @@ fn xy_figure(chart: &Chart, opts: &RenderOptions) -> Option<XyFigure> {
                     lines: Vec::new(),
                     points: pts,
                     refs: Vec::new(),
+                    strip: None,
                 }],
                 shades: Vec::new(),
                 notes,
@@ -2195,6 +2284,38 @@ struct XyLayout {
     legend_x: f64,
     legend_w: f64,
     panel_title_h: f64,
+    /// Height reserved above every plot for leadership strips (0 without).
+    strip_h: f64,
+}
+
+/// Height of one lane of a leadership strip, and the gap under the strip.
+const STRIP_LANE_PX: f64 = 19.0;
+const STRIP_GAP_PX: f64 = 8.0;
+const STRIP_TEXT_PX: f64 = LABEL_PX;
+/// Lane colours (node identities; red is kept for split brain).
+const LANE_FILL: [RGBColor; 6] = [
+    RGBColor(0x17, 0x8a, 0x9c),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0x5a, 0x8f, 0x29),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
+];
+const SPLIT_BRAIN: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+
+fn strip_height(fig: &XyFigure, s: f64) -> f64 {
+    let lanes = fig
+        .panels
+        .iter()
+        .filter_map(|p| p.strip.as_ref())
+        .map(|st| st.lanes.len())
+        .max()
+        .unwrap_or(0);
+    if lanes == 0 {
+        0.0
+    } else {
+        lanes as f64 * STRIP_LANE_PX * s + STRIP_GAP_PX * s
+    }
 }
 
 fn xy_layout(fig: &XyFigure, region: Rect, header_bottom: f64, rows: usize, s: f64) -> XyLayout {
@@ -2216,7 +2337,9 @@ fn xy_layout(fig: &XyFigure, region: Rect, header_bottom: f64, rows: usize, s: f
         0.0
     };
     let gap = if n > 1 { 14.0 * s } else { 0.0 };
-    let avail = plots_bottom - plots_top - n as f64 * panel_title_h - (n - 1) as f64 * gap;
+    let strip_h = strip_height(fig, s);
+    let avail =
+        plots_bottom - plots_top - n as f64 * (panel_title_h + strip_h) - (n - 1) as f64 * gap;
     let ph = (avail / n as f64).max(30.0 * s);
     // y axes
     let y_axes: Vec<Axis> = fig
@@ -2303,7 +2426,7 @@ fn xy_layout(fig: &XyFigure, region: Rect, header_bottom: f64, rows: usize, s: f
         if i > 0 {
             top += gap;
         }
-        top += panel_title_h;
+        top += panel_title_h + strip_h;
         frames.push(Frame {
             rect: Rect {
                 l: left,
@@ -2321,7 +2444,159 @@ fn xy_layout(fig: &XyFigure, region: Rect, header_bottom: f64, rows: usize, s: f
         legend_x: region.r - legend_w,
         legend_w,
         panel_title_h,
+        strip_h,
     }
+}
+
+/// Draws a leadership strip in the band `strip_h` high above frame `f`.
+fn draw_strip<DB: DrawingBackend>(
+    cv: &Canvas<'_, DB>,
+    f: &Frame,
+    st: &LeaderStrip,
+    strip_h: f64,
+    title_row: Option<f64>,
+    drawn: &mut Drawn,
+) -> DrawResult {
+    let s = cv.s;
+    let lane_h = STRIP_LANE_PX * s;
+    let top = f.rect.t - strip_h;
+    let bottom = top + st.lanes.len() as f64 * lane_h;
+    let xpx = |v: f64| f.x.t(v).map(|t| f.px(t).clamp(f.rect.l, f.rect.r));
+    let size = STRIP_TEXT_PX * s;
+    // Lane backgrounds and names (in the lane's colour, left of the plot).
+    for (i, name) in st.lanes.iter().enumerate() {
+        let t = top + i as f64 * lane_h;
+        cv.rect(
+            Rect {
+                l: f.rect.l,
+                t: t + 1.0 * s,
+                r: f.rect.r,
+                b: t + lane_h - 1.0 * s,
+            },
+            GRID_MINOR.to_rgba(),
+        )?;
+        let c = LANE_FILL[i % LANE_FILL.len()];
+        let label = truncate_to(name, size, 90.0 * s);
+        cv.text(
+            &label,
+            f.rect.l - 6.0 * s,
+            t + lane_h / 2.0,
+            size,
+            darken(c, 0.2),
+            HPos::Right,
+            VAlign::Middle,
+        )?;
+    }
+    // Spans, with their text where it fits.
+    for sp in &st.spans {
+        let (Some(x0), Some(x1)) = (xpx(sp.start_s), xpx(sp.end_s)) else {
+            continue;
+        };
+        let t = top + sp.lane as f64 * lane_h;
+        let c = LANE_FILL[sp.lane % LANE_FILL.len()];
+        cv.rect(
+            Rect {
+                l: x0,
+                t: t + 1.0 * s,
+                r: x1.max(x0 + 2.0 * s),
+                b: t + lane_h - 1.0 * s,
+            },
+            c.mix(0.9),
+        )?;
+        // At the start of the span (where a hand-over is), if it fits.
+        let w = text_w(&sp.text, size);
+        if !sp.text.is_empty() && x1 - x0 > w + 8.0 * s {
+            cv.text(
+                &sp.text,
+                x0 + 4.0 * s,
+                t + lane_h / 2.0,
+                size,
+                WHITE,
+                HPos::Left,
+                VAlign::Middle,
+            )?;
+        }
+    }
+    // Split brain: hatched in red across the strip, labelled.
+    for a in &st.alerts {
+        let (Some(x0), Some(x1)) = (xpx(a.start_s), xpx(a.end_s)) else {
+            continue;
+        };
+        let x1 = x1.max(x0 + 2.0 * s);
+        cv.rect(
+            Rect {
+                l: x0,
+                t: top,
+                r: x1,
+                b: bottom,
+            },
+            SPLIT_BRAIN.mix(0.12),
+        )?;
+        let h = bottom - top;
+        let step = 9.0 * s;
+        let mut x = x0 - h;
+        while x < x1 {
+            // The segment from (x, bottom) to (x + h, top), clipped to [x0, x1].
+            let (a0, a1) = ((x0 - x).max(0.0), (x1 - x).min(h));
+            if a1 > a0 {
+                cv.line(
+                    &[(x + a0, bottom - a0), (x + a1, bottom - a1)],
+                    SPLIT_BRAIN.mix(0.6),
+                    (1.2 * s).max(1.0),
+                )?;
+            }
+            x += step;
+        }
+        for xx in [x0, x1] {
+            cv.line(
+                &[(xx, top), (xx, bottom)],
+                SPLIT_BRAIN.to_rgba(),
+                (2.0 * s).max(1.0),
+            )?;
+        }
+        let text = truncate_to(&a.label, size, (x1 - x0 - 8.0 * s).max(0.0));
+        if !text.is_empty() {
+            let w = text_w(&text, size);
+            let cx = (x0 + x1) / 2.0;
+            let cy = (top + bottom) / 2.0;
+            let r = Rect {
+                l: cx - w / 2.0 - 3.0 * s,
+                t: cy - cap_h(size) / 2.0 - 3.0 * s,
+                r: cx + w / 2.0 + 3.0 * s,
+                b: cy + cap_h(size) / 2.0 + 3.0 * s,
+            };
+            cv.rect(r, WHITE.mix(0.9))?;
+            cv.text(
+                &text,
+                cx,
+                cy,
+                size,
+                darken(SPLIT_BRAIN, 0.3),
+                HPos::Center,
+                VAlign::Middle,
+            )?;
+        }
+    }
+    // The strip's label at the right of the panel title row.
+    if let Some(y) = title_row.filter(|_| !st.label.is_empty()) {
+        let w = text_w(&st.label, size);
+        cv.text(
+            &st.label,
+            f.rect.r,
+            y,
+            size,
+            MUTED,
+            HPos::Right,
+            VAlign::Top,
+        )?;
+        drawn.labels.push(Rect {
+            l: f.rect.r - w,
+            t: y,
+            r: f.rect.r,
+            b: y + cap_h(size),
+        });
+    }
+    Ok(())
 }
 
 fn draw_xy<DB: DrawingBackend>(
@@ -2514,14 +2789,24 @@ fn draw_xy<DB: DrawingBackend>(
             });
             label_jobs.push((i, q));
         }
+        // Leadership strip above the plot.
+        if let Some(st) = &p.strip {
+            let row = (lay.panel_title_h > 0.0)
+                .then_some(f.rect.t - lay.strip_h - lay.panel_title_h + 8.0 * s);
+            draw_strip(cv, f, st, lay.strip_h, row, &mut drawn)?;
+        }
         // Panel title and y-axis title.
         if let Some(t) = &p.title {
             let size = PANEL_TITLE_PX * s;
-            let t = truncate_to(t, size, f.rect.w());
+            let reserve = p
+                .strip
+                .as_ref()
+                .map_or(0.0, |st| text_w(&st.label, STRIP_TEXT_PX * s) + 16.0 * s);
+            let t = truncate_to(t, size, f.rect.w() - reserve);
             cv.text(
                 &t,
                 f.rect.l,
-                f.rect.t - lay.panel_title_h + 6.0 * s,
+                f.rect.t - lay.strip_h - lay.panel_title_h + 6.0 * s,
                 size,
                 INK,
                 HPos::Left,
@@ -2599,7 +2884,7 @@ fn draw_xy<DB: DrawingBackend>(
     if let Some(f0) = lay.frames.first() {
         let labels = layout_shade_labels(&fig.shades, &f0.x, f0.rect.l, f0.rect.r, s);
         let size = LABEL_PX * s;
-        let base = f0.rect.t - lay.panel_title_h - 4.0 * s;
+        let base = f0.rect.t - lay.strip_h - lay.panel_title_h - 4.0 * s;
         for sl in &labels {
             let bar_y = base - sl.row as f64 * SHADE_ROW_PX * s - 3.0 * s;
             let ink = SHADE_INK[sl.color];
@@ -3192,6 +3477,7 @@ mod tests {
                 },
             ],
             log_y: true,
+            strip: None,
         }
     }
 
@@ -3241,6 +3527,7 @@ mod tests {
                     label: "partition".into(),
                 }],
                 log_y: false,
+                strip: None,
             }
         };
         Chart::Panels {
@@ -3371,10 +3658,91 @@ mod tests {
         }
     }
 
+    /// `throughput_panels` with leadership strips: the CP panel hands over once,
+    /// the other keeps its old leader through the partition (split brain).
+    fn leader_panels() -> Chart {
+        let Chart::Panels { title, mut panels } = throughput_panels() else {
+            unreachable!()
+        };
+        let sp = |lane: usize, a: f64, b: f64, t: u64| StripSpan {
+            lane,
+            start_s: a,
+            end_s: b,
+            text: format!("t{t}"),
+        };
+        let strips = [
+            LeaderStrip {
+                label: "leader by node, seed 1".into(),
+                lanes: vec!["kv-1".into(), "kv-3".into()],
+                spans: vec![sp(1, 0.3, 40.0, 1), sp(0, 40.4, 120.0, 2)],
+                alerts: Vec::new(),
+            },
+            LeaderStrip {
+                label: "leader by node, seed 1".into(),
+                lanes: vec!["kv-2".into(), "kv-3".into()],
+                spans: vec![sp(1, 0.0, 70.0, 1), sp(0, 40.3, 120.0, 2)],
+                alerts: vec![Shade {
+                    start_s: 40.3,
+                    end_s: 70.0,
+                    label: "split brain".into(),
+                }],
+            },
+        ];
+        for (p, st) in panels.iter_mut().zip(strips) {
+            if let Chart::TimeSeries { strip, .. } = p {
+                *strip = Some(st);
+            }
+        }
+        Chart::Panels {
+            title: format!("{title}, with leaders"),
+            panels,
+        }
+    }
+
+    #[test]
+    fn leader_strips_sit_between_title_and_plot_and_grow_the_figure() {
+        let plain = throughput_panels();
+        let with = leader_panels();
+        let opts = RenderOptions::default();
+        // Five panels (more than 700 px need): two lanes each add 5 × (2 × 19 + 8) px.
+        let five = |c: &Chart| {
+            let Chart::Panels { title, panels } = c else {
+                unreachable!()
+            };
+            Chart::Panels {
+                title: title.clone(),
+                panels: panels.iter().cycle().take(5).cloned().collect(),
+            }
+        };
+        let (_, h0) = figure_size(&five(&plain), &opts).unwrap();
+        let (_, h1) = figure_size(&five(&with), &opts).unwrap();
+        assert_eq!(h1 - h0, 5 * (2 * 19 + 8), "{h0} → {h1}");
+        // Two panels fit in 700 px either way: the strips take their height from
+        // the plots, which stay below them.
+        let (a, b) = (layout_of(&plain), layout_of(&with));
+        assert_eq!(a.plots.len(), 2);
+        assert_eq!(b.plots.len(), 2);
+        for (p, q) in a.plots.iter().zip(&b.plots) {
+            assert!(q.t > p.t, "{p:?} vs {q:?}");
+            assert!(q.h() >= p.h() - (2.0 * 19.0 + 8.0) - 1.0, "{p:?} vs {q:?}");
+        }
+        // The strip label is a label like any other: it overlaps nothing.
+        assert!(b.labels.len() > a.labels.len());
+        for (i, x) in b.labels.iter().enumerate() {
+            for y in &b.labels[i + 1..] {
+                assert!(x.overlap_area(y) < 1.0, "{x:?} overlaps {y:?}");
+            }
+            for p in &b.plots {
+                assert!(x.overlap_area(p) < 1.0, "{x:?} overlaps plot {p:?}");
+            }
+        }
+    }
+
     fn gallery() -> Vec<(&'static str, Chart)> {
         vec![
             ("latency_timeseries", latency_over_time()),
             ("throughput_panels", throughput_panels()),
+            ("leader_panels", leader_panels()),
             ("latency_cdf", cdf_three_variants()),
             ("p99_bars", bars_five()),
             ("knee_lines", knee_lines()),
@@ -3478,6 +3846,7 @@ mod tests {
             series,
             shades,
             log_y,
+            strip: None,
         }
     }
 
@@ -3667,6 +4036,7 @@ mod tests {
                         label: "long shade label ".repeat(10),
                     }],
                     log_y: false,
+                    strip: None,
                 },
             ),
             (

@@ -3,10 +3,11 @@
 //! anomaly detection, linearizability verdicts, split-brain and leader changes.
 
 use super::world::HistRecord;
-use crate::components::store::StoreEvent;
 use crate::components::store::replica::Replica;
+use crate::components::store::{StoreEvent, leadership_spans, overlapping_leaders};
 use crate::consistency::anomalies::{
-    AnomalyKind, ReplicaStateView, analyze_detailed, divergent_keys, final_values,
+    AnomalyKind, ReplicaStateView, analyze_detailed_with, divergent_key_set, divergent_keys,
+    final_values,
 };
 use crate::consistency::linearizability::{Budget, CheckOptions, Verdict, check_with};
 use crate::consistency::{History, Op, OpKind, Outcome};
@@ -15,6 +16,7 @@ use crate::scenario::spec::OpSpec;
 use crate::scenario::validated::StoreV;
 use crate::sim::msg::Msg;
 use crate::sim::world::SimWorld;
+use crate::sim::{LeaderSpan, SplitBrainSpan};
 
 /// A store's replicas, read through the engine.
 pub struct StoreView<'a> {
@@ -47,6 +49,10 @@ impl ReplicaStateView for StoreView<'_> {
         self.replica(replica)
             .map(|p| p.policy().values(key))
             .unwrap_or_default()
+    }
+    fn responsible(&self, replica: usize, key: u64) -> bool {
+        self.replica(replica)
+            .is_some_and(|p| p.policy().responsible(key))
     }
 }
 
@@ -102,6 +108,10 @@ pub fn history_of(records: &[HistRecord], store: u32) -> History {
 /// What the consistency analysis of a run yields.
 pub struct ConsistencyOut {
     pub metrics: Vec<(String, f64)>,
+    /// Leadership spans of every store with leaders.
+    pub leaders: Vec<LeaderSpan>,
+    /// Periods with two or more leaders accepting writes.
+    pub split_brain: Vec<SplitBrainSpan>,
     /// Stale reads per bucket (by read invocation time).
     pub stale_per_bucket: Vec<u64>,
     /// Linearizability verdict text per store (for the report).
@@ -112,6 +122,7 @@ pub struct ConsistencyOut {
 pub fn analyze(
     sim: &Sim<Msg, SimWorld>,
     stores: &[StoreV],
+    node_names: &[&str],
     bucket_ns: u64,
     n_buckets: usize,
     measure_from: SimTime,
@@ -137,8 +148,12 @@ pub fn analyze(
     let mut lin_all = 1.0;
     let mut nonlin_keys = 0u64;
     let mut staleness: Vec<u64> = Vec::new();
+    let mut rolled_back = 0u64;
+    let mut lost_and_rolled = 0u64;
     for (si, st) in stores.iter().enumerate() {
         let h = history_of(&w.history, si as u32);
+        let rolled = rolled_back_writes(&w.store_events, si as u32, &h);
+        rolled_back += rolled.len() as u64;
         for op in &h.ops {
             match op.outcome {
                 Outcome::Ok => ops_ok += 1,
@@ -146,11 +161,15 @@ pub fn analyze(
                 Outcome::Info => ops_info += 1,
             }
         }
-        let fin = final_values(&StoreView {
+        let view = StoreView {
             sim,
             replicas: &st.replicas,
-        });
-        let an = analyze_detailed(&h, Some(&fin));
+        };
+        let fin = final_values(&view);
+        // Keys still replicating at the end: their union final state is no
+        // evidence for the session checks (a lagging replica's old value).
+        let unsettled = divergent_key_set(&view);
+        let an = analyze_detailed_with(&h, Some(&fin), &unsettled);
         let r = &an.report;
         ok_reads += r.ok_reads;
         acked += r.acknowledged_writes;
@@ -175,6 +194,7 @@ pub fn analyze(
                 lost_concurrent += 1;
             } else {
                 lost += 1;
+                lost_and_rolled += u64::from(rolled.contains(&w.id));
             }
         }
         ryw += r.read_your_writes_violations;
@@ -251,58 +271,111 @@ pub fn analyze(
     m.push(("lost_writes".into(), lost as f64));
     m.push(("lost_write_rate".into(), rate(lost, acked)));
     m.push(("lost_to_concurrent_writes".into(), lost_concurrent as f64));
+    m.push(("rolled_back_writes".into(), rolled_back as f64));
     m.push(("phantom_reads".into(), phantom as f64));
     m.push(("session_violations".into(), (ryw + mr + mw + wfr) as f64));
     m.push(("read_your_writes_violations".into(), ryw as f64));
     m.push(("monotonic_reads_violations".into(), mr as f64));
     m.push(("monotonic_writes_violations".into(), mw as f64));
     m.push(("writes_follow_reads_violations".into(), wfr as f64));
-    m.push(("anomaly_rate".into(), rate(stale + lost, ok_reads + acked)));
+    // Anomalous operations: stale reads, and acknowledged writes that were lost
+    // or rolled back (a write both lost and rolled back counts once).
+    let bad_writes = lost + rolled_back - lost_and_rolled;
+    m.push((
+        "anomaly_rate".into(),
+        rate(stale + bad_writes, ok_reads + acked),
+    ));
     m.push(("linearizable".into(), lin_all));
     m.push(("nonlinearizable_keys".into(), nonlin_keys as f64));
-    // Leadership: changes and time with two or more leaders (split brain).
-    let (changes, split_ns) = leadership(&w.store_events, stores.len(), measure_from, end);
+    // Leadership: spans, changes and time with two or more leaders accepting
+    // writes (split brain).
+    let (leaders, split_brain) = leadership(&w.store_events, stores, node_names, end);
+    let from_ns = measure_from.as_ns();
+    let changes = leaders.iter().filter(|l| l.from_ns >= from_ns).count();
+    let split_ns: u64 = split_brain
+        .iter()
+        .map(|s| s.to_ns.saturating_sub(s.from_ns.max(from_ns)))
+        .sum();
     m.push(("leader_changes".into(), changes as f64));
     m.push(("split_brain_s".into(), split_ns as f64 / 1e9));
     ConsistencyOut {
         metrics: m,
+        leaders,
+        split_brain,
         stale_per_bucket,
         verdicts,
     }
 }
 
+/// Acknowledged writes of `store` that a replica later discarded from its log
+/// because the current leader's log had something else there: the ids of the
+/// `Ok` writes whose value some replica rolled back.
+fn rolled_back_writes(
+    events: &[(SimTime, u32, u32, StoreEvent, u64)],
+    store: u32,
+    h: &History,
+) -> std::collections::BTreeSet<u64> {
+    let rolled: std::collections::BTreeSet<(u64, i64)> = events
+        .iter()
+        .filter(|e| e.1 == store)
+        .filter_map(|e| match e.3 {
+            StoreEvent::RolledBack { key, value } => Some((key, value)),
+            _ => None,
+        })
+        .collect();
+    if rolled.is_empty() {
+        return Default::default();
+    }
+    h.ops
+        .iter()
+        .filter(|o| o.is_ok_mutation())
+        .filter(|o| o.write_value.is_some_and(|v| rolled.contains(&(o.key, v))))
+        .map(|o| o.id)
+        .collect()
+}
+
+/// Leadership spans of every store and the split-brain periods among them.
 fn leadership(
     events: &[(SimTime, u32, u32, StoreEvent, u64)],
-    n_stores: usize,
-    from: SimTime,
+    stores: &[StoreV],
+    node_names: &[&str],
     end: SimTime,
-) -> (u64, u64) {
-    let mut changes = 0;
-    let mut split = 0u64;
-    for s in 0..n_stores as u32 {
-        let mut leaders: std::collections::BTreeSet<u32> = Default::default();
-        let mut last = SimTime::ZERO;
-        for (t, st, r, e, _) in events.iter().filter(|e| e.1 == s) {
-            let _ = st;
-            if leaders.len() >= 2 && *t > from {
-                split += (*t - last.max(from)).as_ns();
-            }
-            last = *t;
-            match e {
-                StoreEvent::BecameLeader { .. } if leaders.insert(*r) && *t >= from => {
-                    changes += 1;
-                }
-                StoreEvent::SteppedDown { .. } => {
-                    leaders.remove(r);
-                }
-                _ => {}
+) -> (Vec<LeaderSpan>, Vec<SplitBrainSpan>) {
+    let mut spans = Vec::new();
+    let mut split = Vec::new();
+    for (si, st) in stores.iter().enumerate() {
+        let name = |r: usize| {
+            st.replicas
+                .get(r)
+                .and_then(|&n| node_names.get(n))
+                .map_or_else(|| format!("{}#{r}", st.name), |s| s.to_string())
+        };
+        let own = leadership_spans(
+            events
+                .iter()
+                .filter(|e| e.1 == si as u32)
+                .map(|e| (e.0.as_ns(), e.2 as usize, &e.3)),
+            end.as_ns(),
+        );
+        if st.policy.overlap_is_split_brain(st.replicas.len()) {
+            for (a, b, who) in overlapping_leaders(&own) {
+                split.push(SplitBrainSpan {
+                    store: st.name.clone(),
+                    from_ns: a,
+                    to_ns: b,
+                    leaders: who.into_iter().map(name).collect(),
+                });
             }
         }
-        if leaders.len() >= 2 && end > last.max(from) {
-            split += (end - last.max(from)).as_ns();
-        }
+        spans.extend(own.into_iter().map(|l| LeaderSpan {
+            store: st.name.clone(),
+            node: name(l.replica),
+            term: l.term,
+            from_ns: l.from_ns,
+            to_ns: l.to_ns,
+        }));
     }
-    (changes, split)
+    (spans, split)
 }
 
 /// Jepsen-format text per key of one store (for `--export-history`).

@@ -245,6 +245,34 @@ pub struct RunResult {
     /// Per cache node: hits, misses and origin requests per bucket.
     #[serde(default)]
     pub caches: Vec<CacheSeries>,
+    /// Leadership spans of replicated stores with leaders (`leaders.csv`).
+    #[serde(default)]
+    pub leaders: Vec<LeaderSpan>,
+    /// Periods with two or more leaders of one store accepting writes.
+    #[serde(default)]
+    pub split_brain: Vec<SplitBrainSpan>,
+}
+
+/// A replica's leadership of its store: from becoming leader (elected or
+/// appointed) until it stepped down, crashed or the run ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaderSpan {
+    pub store: String,
+    pub node: String,
+    pub term: u64,
+    pub from_ns: u64,
+    pub to_ns: u64,
+}
+
+/// Split brain: two or more replicas of `store` leading at once, in a design
+/// where each of them acknowledges writes on its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitBrainSpan {
+    pub store: String,
+    pub from_ns: u64,
+    pub to_ns: u64,
+    /// The nodes leading during the period.
+    pub leaders: Vec<String>,
 }
 
 impl RunResult {
@@ -514,7 +542,13 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     let heals: Vec<u64> = sc
         .faults
         .iter()
-        .filter(|f| matches!(f.action, crate::scenario::validated::FaultActionV::Heal))
+        .filter(|f| {
+            matches!(
+                f.action,
+                crate::scenario::validated::FaultActionV::Heal
+                    | crate::scenario::validated::FaultActionV::Restart(_)
+            )
+        })
         .map(|f| f.at.as_ns())
         .collect();
     let end = if sc.stores.is_empty() {
@@ -559,9 +593,11 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
     let mut res = summarize(sc, seed, end, end_message, events, now, &sim.world);
     if !sc.stores.is_empty() {
         let rec = &sim.world.rec;
+        let names: Vec<&str> = sc.nodes.iter().map(|n| n.name.as_str()).collect();
         let co = consistency::analyze(
             &sim,
             &sc.stores,
+            &names,
             rec.bucket_ns(),
             rec.n_buckets,
             rec.measure_from.unwrap_or(now),
@@ -619,6 +655,8 @@ pub fn run_with(sc: &Scenario, seed: u64, export_history: bool) -> RunResult {
             row.divergent_keys = divergence.get(b).copied().unwrap_or(f64::NAN);
         }
         res.verdicts = co.verdicts;
+        res.leaders = co.leaders;
+        res.split_brain = co.split_brain;
         if export_history {
             for (si, st) in sc.stores.iter().enumerate() {
                 for (k, text) in consistency::export(&sim.world.history, si as u32) {
@@ -1235,5 +1273,7 @@ fn summarize(
                 stale_reads: c.stale_buckets.clone(),
             })
             .collect(),
+        leaders: Vec::new(),
+        split_brain: Vec::new(),
     }
 }

@@ -941,13 +941,15 @@ impl LeaderPolicy {
         self.log.push(e)
     }
 
-    /// Remove entries `from..` newest first, undoing their writes.
-    fn truncate_from(&mut self, from: u64) {
+    /// Remove entries `from..` newest first, undoing their writes (each one a
+    /// [`StoreEvent::RolledBack`]).
+    fn truncate_from(&mut self, io: &mut Io<'_>, from: u64) {
         while self.log.last_index() >= from && self.log.last_index() > self.log.base {
             let (Some(e), Some(prev)) = (self.log.pop(), self.undo.pop_back()) else {
                 break;
             };
-            if let Cmd::Put { key, .. } | Cmd::Cas { key, .. } = e.cmd {
+            if let Cmd::Put { key, value } | Cmd::Cas { key, value, .. } = e.cmd {
+                io.event(StoreEvent::RolledBack { key, value });
                 match prev {
                     Some(v) => self.state.insert(key, v),
                     None => self.state.remove(&key),
@@ -1006,10 +1008,15 @@ impl LeaderPolicy {
             let c = self.children[i];
             let p = &mut self.peers[c];
             if p.matched < last && now.saturating_sub(p.last_progress_ns) >= self.resend_ns {
+                // Only a real rewind makes earlier refusals stale. Marking a plain
+                // resend as one would discard the refusal that carries a rejoining
+                // replica's conflict point whenever a resend falls within a round
+                // trip of the previous rewind — with resend_ms ≥ RTT, every time:
+                // the replica (a deposed leader) would never catch up.
                 if p.known {
                     p.next = p.matched + 1;
+                    p.last_rewind_ns = now;
                 }
-                p.last_rewind_ns = now;
                 p.last_progress_ns = now;
                 self.send_append(io, c);
             }
@@ -1209,7 +1216,7 @@ impl LeaderPolicy {
                 match_index,
             } => {
                 if let Some(i) = truncate_from {
-                    self.truncate_from(i);
+                    self.truncate_from(io, i);
                 }
                 for e in &m.entries[skip..] {
                     self.append_local(*e);
@@ -1969,7 +1976,13 @@ impl RaftPolicy {
                     while self.log.last_index() >= i.max(self.commit + 1)
                         && self.log.last_index() > self.log.base
                     {
-                        self.log.pop();
+                        if let Some(Entry {
+                            cmd: Cmd::Put { key, value } | Cmd::Cas { key, value, .. },
+                            ..
+                        }) = self.log.pop()
+                        {
+                            io.event(StoreEvent::RolledBack { key, value });
+                        }
                     }
                 }
                 for e in &m.entries[skip..] {
@@ -2510,28 +2523,13 @@ mod tests {
     /// Leadership intervals (start, end, replica) from the events (open ends at `end`).
     fn leadership_intervals(
         events: &[(u64, usize, StoreEvent)],
-        n: usize,
+        _n: usize,
         end: u64,
     ) -> Vec<(u64, u64, usize)> {
-        let mut open: Vec<Option<u64>> = vec![None; n];
-        let mut out = Vec::new();
-        for (t, r, e) in events {
-            match e {
-                StoreEvent::BecameLeader { .. } => open[*r] = Some(*t),
-                StoreEvent::SteppedDown { .. } => {
-                    if let Some(s) = open[*r].take() {
-                        out.push((s, *t, *r));
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (r, o) in open.iter().enumerate() {
-            if let Some(s) = o {
-                out.push((*s, end, r));
-            }
-        }
-        out
+        crate::components::store::leadership_spans(events.iter().map(|(t, r, e)| (*t, *r, e)), end)
+            .into_iter()
+            .map(|s| (s.from_ns, s.to_ns, s.replica))
+            .collect()
     }
 
     fn max_overlap_ns(iv: &[(u64, u64, usize)]) -> u64 {
@@ -3135,6 +3133,65 @@ mod tests {
         assert_eq!(net.leaders(), vec![new]);
         for i in 0..3 {
             assert_eq!(net.values(i, 1), vec![222], "replica {i}");
+        }
+    }
+
+    #[test]
+    fn a_deposed_leader_far_away_catches_up_after_the_heal() {
+        // 30 ms links (a 60 ms round trip, below resend_ms = 100): the new leader
+        // must walk back to the rejoining old leader's conflict point (two refusals:
+        // its log is shorter, then the term differs) although periodic resends keep
+        // going. Every seed: the old leader ends with the new leader's state and
+        // reports each of its divergent writes rolled back.
+        for seed in 0..6 {
+            let mut s = spec(LeaderMode::Async { batch_ms: 20.0 });
+            s.failover = Failover::Heartbeat {
+                interval_ms: 50.0,
+                timeout_ms: 300.0,
+                fencing: false,
+                lease_ms: None,
+            };
+            let mut net = Net::new(
+                (0..3).map(|i| LeaderPolicy::new(&s, i, 3)).collect(),
+                seed,
+                30 * MS,
+            );
+            for k in 0..20 {
+                net.write(0, k, 1000 + k as Value);
+                net.run_for(5 * MS);
+            }
+            net.run_for(200 * MS);
+            net.partition(&[&[0], &[1, 2]]);
+            // The old leader acknowledges 100 writes alone; the new one takes 300.
+            let mut old = 0;
+            for i in 0..400u64 {
+                if net.leaders().len() == 2 && i % 4 == 0 {
+                    let h = net.write(0, i % 50, 10_000 + i as Value);
+                    old += usize::from(net.reply(h).map(|r| r.1) == Some(Reply::Ok(None)));
+                }
+                if let Some(&l) = net.leaders().iter().find(|&&l| l != 0) {
+                    net.write(l, i % 50, 20_000 + i as Value);
+                }
+                net.run_for(5 * MS);
+            }
+            assert!(old > 30, "seed {seed}: old leader acknowledged {old}");
+            net.heal();
+            net.run_for(2_000 * MS);
+            let new = net.leaders();
+            assert_eq!(new.len(), 1, "seed {seed}");
+            for k in 0..50 {
+                assert_eq!(
+                    net.values(0, k),
+                    net.values(new[0], k),
+                    "seed {seed}: key {k} on the old leader"
+                );
+            }
+            let rolled = net
+                .events
+                .iter()
+                .filter(|(_, r, e)| *r == 0 && matches!(e, StoreEvent::RolledBack { .. }))
+                .count();
+            assert_eq!(rolled, old, "seed {seed}");
         }
     }
 

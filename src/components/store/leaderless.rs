@@ -1037,6 +1037,10 @@ impl ReplicaPolicy for Quorum {
         self.data.keys().copied().collect()
     }
 
+    fn responsible(&self, key: u64) -> bool {
+        self.in_pref(key, self.me)
+    }
+
     fn role(&self) -> Role {
         Role::Peer
     }

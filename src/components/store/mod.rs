@@ -65,6 +65,106 @@ pub enum StoreEvent {
     HintStored,
     /// A read repair was sent.
     ReadRepair,
+    /// A log entry writing `value` to `key` was discarded because it conflicted
+    /// with the current leader's log (the write is undone on this replica).
+    RolledBack { key: u64, value: Value },
+}
+
+/// One replica's leadership: from becoming leader (winning an election or being
+/// appointed) until it steps down, crashes or the run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leadership {
+    pub replica: usize,
+    pub term: u64,
+    pub from_ns: u64,
+    pub to_ns: u64,
+}
+
+/// Leadership spans of one replica group from its timeline events
+/// `(time ns, replica, event)` in time order; spans still open at `end_ns` end
+/// there. Sorted by start, then replica.
+pub fn leadership_spans<'a>(
+    events: impl IntoIterator<Item = (u64, usize, &'a StoreEvent)>,
+    end_ns: u64,
+) -> Vec<Leadership> {
+    let mut open: std::collections::BTreeMap<usize, (u64, u64)> = Default::default();
+    let mut out = Vec::new();
+    for (t, r, e) in events {
+        match e {
+            StoreEvent::BecameLeader { term } => {
+                if let Some((from, old)) = open.insert(r, (t, *term)) {
+                    out.push(Leadership {
+                        replica: r,
+                        term: old,
+                        from_ns: from,
+                        to_ns: t,
+                    });
+                }
+            }
+            StoreEvent::SteppedDown { .. } => {
+                if let Some((from, term)) = open.remove(&r) {
+                    out.push(Leadership {
+                        replica: r,
+                        term,
+                        from_ns: from,
+                        to_ns: t,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for (r, (from, term)) in open {
+        out.push(Leadership {
+            replica: r,
+            term,
+            from_ns: from,
+            to_ns: end_ns.max(from),
+        });
+    }
+    out.sort_by_key(|s| (s.from_ns, s.replica, s.to_ns));
+    out
+}
+
+/// Periods `(from, to, leaders)` during which two or more spans overlap, with the
+/// replicas leading then (ascending). Adjacent periods with the same leaders merge.
+pub fn overlapping_leaders(spans: &[Leadership]) -> Vec<(u64, u64, Vec<usize>)> {
+    // Sweep over span ends (before starts at the same instant: a hand-over at
+    // one instant is not an overlap).
+    let mut pts: Vec<(u64, bool, usize)> = Vec::new();
+    for s in spans.iter().filter(|s| s.to_ns > s.from_ns) {
+        pts.push((s.from_ns, true, s.replica));
+        pts.push((s.to_ns, false, s.replica));
+    }
+    pts.sort_unstable();
+    let mut active: std::collections::BTreeMap<usize, usize> = Default::default();
+    let mut out: Vec<(u64, u64, Vec<usize>)> = Vec::new();
+    let mut i = 0;
+    let mut last_t = 0;
+    while i < pts.len() {
+        let t = pts[i].0;
+        if active.len() >= 2 && t > last_t {
+            let who: Vec<usize> = active.keys().copied().collect();
+            match out.last_mut() {
+                Some(p) if p.1 == last_t && p.2 == who => p.1 = t,
+                _ => out.push((last_t, t, who)),
+            }
+        }
+        while i < pts.len() && pts[i].0 == t {
+            let (_, start, r) = pts[i];
+            if start {
+                *active.entry(r).or_insert(0) += 1;
+            } else if let Some(c) = active.get_mut(&r) {
+                *c -= 1;
+                if *c == 0 {
+                    active.remove(&r);
+                }
+            }
+            i += 1;
+        }
+        last_t = t;
+    }
+    out
 }
 
 /// What a policy asks for; applied by the replica component after the handler.
@@ -149,6 +249,12 @@ pub trait ReplicaPolicy {
     fn values(&self, key: u64) -> Vec<Value>;
     /// Keys this replica holds, ascending.
     fn keys(&self) -> Vec<u64>;
+    /// Is this replica meant to hold `key`? False for keys outside its share with
+    /// partial replication (leaderless stores with more replicas than `n`); such a
+    /// replica holding nothing for the key is not divergence.
+    fn responsible(&self, _key: u64) -> bool {
+        true
+    }
     fn role(&self) -> Role;
     /// Current term/epoch (0 where meaningless).
     fn term(&self) -> u64 {
@@ -212,6 +318,31 @@ impl PolicySpec {
         }
     }
 
+    /// Can two replicas that both believe they lead (a deposed leader that has
+    /// not heard of the new term) both acknowledge writes, i.e. is an overlap of
+    /// leadership spans split brain? Not for Raft (a leader acknowledges only
+    /// what a majority stored), a fenced leader (its lease lapses before anyone
+    /// else can be elected) or a leader that waits for enough followers to make a
+    /// majority; yes for an unfenced failover leader acknowledging alone or with
+    /// fewer followers than a majority needs.
+    pub fn overlap_is_split_brain(&self, n: usize) -> bool {
+        match self {
+            PolicySpec::Leader(s) => {
+                let fenced = matches!(
+                    s.failover,
+                    leader::Failover::Heartbeat { fencing: true, .. }
+                );
+                let k = match &s.mode {
+                    leader::LeaderMode::Sync => n.saturating_sub(1),
+                    leader::LeaderMode::SemiSync(k) => *k,
+                    leader::LeaderMode::Async { .. } => 0,
+                };
+                !fenced && k + 1 < n / 2 + 1
+            }
+            PolicySpec::Raft(_) | PolicySpec::Leaderless(_) | PolicySpec::MultiLeader(_) => false,
+        }
+    }
+
     /// Where clients should send operations by default.
     pub fn default_route(&self) -> Route {
         match self {
@@ -233,4 +364,93 @@ pub enum Route {
     Nearest,
     /// Always replica `i` (0-based).
     Replica(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn became(term: u64) -> StoreEvent {
+        StoreEvent::BecameLeader { term }
+    }
+    fn down(term: u64) -> StoreEvent {
+        StoreEvent::SteppedDown { term }
+    }
+
+    #[test]
+    fn leadership_spans_run_from_winning_to_stepping_down_crashing_or_the_end() {
+        let ev = [
+            (0, 2, became(1)),  // appointed at start
+            (5, 0, down(0)),    // a crash of a non-leader closes nothing
+            (20, 1, became(2)), // elected while 2 still believes it leads
+            (30, 1, StoreEvent::HintStored),
+            (40, 2, down(1)),   // the old leader hears of term 2
+            (50, 1, down(2)),   // crash of the leader
+            (60, 0, became(3)), // a new leader, still leading at the end
+            (70, 0, became(4)), // re-elected without a step-down: a new span
+        ];
+        let spans = leadership_spans(ev.iter().map(|(t, r, e)| (*t, *r, e)), 100);
+        let got: Vec<(usize, u64, u64, u64)> = spans
+            .iter()
+            .map(|s| (s.replica, s.term, s.from_ns, s.to_ns))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, 1, 0, 40),
+                (1, 2, 20, 50),
+                (0, 3, 60, 70),
+                (0, 4, 70, 100)
+            ]
+        );
+        // Two leaders from 20 to 40; the hand-over at 70 is not an overlap.
+        assert_eq!(overlapping_leaders(&spans), vec![(20, 40, vec![1, 2])]);
+    }
+
+    #[test]
+    fn overlaps_list_who_leads_and_merge_only_identical_sets() {
+        let s = |replica, from_ns, to_ns| Leadership {
+            replica,
+            term: 1,
+            from_ns,
+            to_ns,
+        };
+        // 0 leads 0–100; 1 leads 10–50; 2 leads 30–60.
+        let spans = [s(0, 0, 100), s(1, 10, 50), s(2, 30, 60)];
+        assert_eq!(
+            overlapping_leaders(&spans),
+            vec![
+                (10, 30, vec![0, 1]),
+                (30, 50, vec![0, 1, 2]),
+                (50, 60, vec![0, 2])
+            ]
+        );
+        // Back-to-back hand-overs and empty spans: no overlap.
+        let spans = [s(0, 0, 10), s(1, 10, 20), s(2, 15, 15)];
+        assert!(overlapping_leaders(&spans).is_empty());
+    }
+
+    #[test]
+    fn only_leaders_that_acknowledge_alone_make_overlaps_split_brain() {
+        let opts = ron::Options::default().with_default_extension(
+            ron::extensions::Extensions::IMPLICIT_SOME
+                | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+        );
+        let parse = |t: &str| -> PolicySpec { opts.from_str(t).expect(t) };
+        let hb = |f: bool| {
+            format!("failover: Heartbeat(interval_ms: 50.0, timeout_ms: 300.0, fencing: {f})")
+        };
+        let naive = parse(&format!("Leader(mode: Async(), {})", hb(false)));
+        let fenced = parse(&format!("Leader(mode: Async(), {})", hb(true)));
+        let semi1 = parse(&format!("Leader(mode: SemiSync(1), {})", hb(false)));
+        let sync = parse(&format!("Leader(mode: Sync, {})", hb(false)));
+        assert!(naive.overlap_is_split_brain(3));
+        assert!(!fenced.overlap_is_split_brain(3));
+        // SemiSync(1): leader + 1 follower is a majority of 3, not of 5.
+        assert!(!semi1.overlap_is_split_brain(3));
+        assert!(semi1.overlap_is_split_brain(5));
+        assert!(!sync.overlap_is_split_brain(5));
+        assert!(!parse("Raft()").overlap_is_split_brain(3));
+        assert!(!parse("Leaderless(r: 1, w: 1)").overlap_is_split_brain(3));
+    }
 }
