@@ -705,7 +705,11 @@ fn balancer_charts(
     let with: Vec<usize> = ts_variants
         .iter()
         .copied()
-        .filter(|&vi| by_variant[vi].first().is_some_and(|r| !r.balancers.is_empty()))
+        .filter(|&vi| {
+            by_variant[vi]
+                .first()
+                .is_some_and(|r| !r.balancers.is_empty())
+        })
         .collect();
     if with.is_empty() {
         return Vec::new();

@@ -87,7 +87,9 @@ fn pair_takeover_time_lies_within_the_heartbeat_bounds() {
         "takeovers span [{min}, {max}]"
     );
     let sd = expected.sqrt();
-    println!("takeover over 40 seeds: min {min:.4} mean {mean:.4} max {max:.4} s; lost {lost} vs λΣT {expected:.0}");
+    println!(
+        "takeover over 40 seeds: min {min:.4} mean {mean:.4} max {max:.4} s; lost {lost} vs λΣT {expected:.0}"
+    );
     assert!(
         (lost - expected).abs() < 4.0 * sd,
         "lost {lost} vs λΣT = {expected:.0} (sd {sd:.0})"
@@ -132,12 +134,16 @@ fn old_active_comes_back_as_standby_and_a_partition_leaves_one_owner() {
     );
     assert_eq!(metric(&r, "vip.lb.takeovers"), 1.0);
     let by_lb = metric(&r, "lb.lb.backend.b0.requests") + metric(&r, "lb.lb.backend.b1.requests");
-    let by_b = metric(&r, "lb.lb-b.backend.b0.requests") + metric(&r, "lb.lb-b.backend.b1.requests");
+    let by_b =
+        metric(&r, "lb.lb-b.backend.b0.requests") + metric(&r, "lb.lb-b.backend.b1.requests");
     assert!(
         (500.0..700.0).contains(&by_lb),
         "the old active forwarded {by_lb} (only before its crash)"
     );
-    assert!((1250.0..1550.0).contains(&by_b), "the standby forwarded {by_b}");
+    assert!(
+        (1250.0..1550.0).contains(&by_b),
+        "the standby forwarded {by_b}"
+    );
     // Partition: heartbeats cannot cross for 2 s, both members stay up. lb-b
     // suspects lb and takes the address (a false takeover: no crash); lb sees at
     // its next heartbeat round that it no longer owns it and stands by, hears
@@ -153,8 +159,15 @@ fn old_active_comes_back_as_standby_and_a_partition_leaves_one_owner() {
     assert!((4.0..=6.0).contains(&moves), "{moves} false takeovers");
     assert_eq!(metric(&r, "vip.lb.takeovers"), 0.0);
     assert_eq!(metric(&r, "timeouts") + metric(&r, "errors"), 0.0);
-    let short = run(&pair_scenario(200.0, part).replace("duration_s: 10.0", "duration_s: 7.0"), 1);
-    assert_eq!(metric(&short, "vip.lb.false_takeovers"), moves, "no move after the heal");
+    let short = run(
+        &pair_scenario(200.0, part).replace("duration_s: 10.0", "duration_s: 7.0"),
+        1,
+    );
+    assert_eq!(
+        metric(&short, "vip.lb.false_takeovers"),
+        moves,
+        "no move after the heal"
+    );
 }
 
 /// `n` clients at `rate`/s each resolve `dns` (record lb-a, lb-b; TTL `ttl_s`;
@@ -242,7 +255,9 @@ fn dns_round_robin_failures_after_a_crash_follow_the_ttl_arithmetic() {
         .sum::<f64>()
         / 3.0;
     let ratio = long / (failed / seeds as f64);
-    println!("TTL 2 s: {failed} failed over {seeds} seeds (expected {expected:.0}, sd {sd:.0}); TTL 4 s: {long} per seed, ratio {ratio:.2}");
+    println!(
+        "TTL 2 s: {failed} failed over {seeds} seeds (expected {expected:.0}, sd {sd:.0}); TTL 4 s: {long} per seed, ratio {ratio:.2}"
+    );
     assert!(
         (1.5..2.1).contains(&ratio),
         "TTL 4 s: {long} failures per seed, {ratio:.2}× the TTL 2 s figure"
@@ -366,8 +381,14 @@ fn lb_failover_scenario_ranks_the_set_ups() {
     let lost = metric(&pair, "vip.lb.lost_requests");
     assert!((20.0..120.0).contains(&lost), "pair lost {lost}");
     let dns_failed = metric(&dns, "timeouts");
-    assert!((100.0..500.0).contains(&dns_failed), "dns-rr failed {dns_failed}");
+    assert!(
+        (100.0..500.0).contains(&dns_failed),
+        "dns-rr failed {dns_failed}"
+    );
     let breaks = metric(&sticky, "affinity_breaks");
     assert!((35.0..=55.0).contains(&breaks), "sticky breaks {breaks}");
-    assert!(smart.balancers.len() >= 4, "smart clients record per-backend series");
+    assert!(
+        smart.balancers.len() >= 4,
+        "smart clients record per-backend series"
+    );
 }

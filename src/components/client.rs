@@ -685,14 +685,13 @@ impl Component<Msg, SimWorld> for Client {
                 }
                 self.smart_apply(ctx);
             }
-            T_DNS_RETRY => {
+            T_DNS_RETRY
                 if self
                     .resolver
                     .as_ref()
-                    .is_some_and(|r| r.resolving && r.query & LOW == low)
-                {
-                    self.query(ctx);
-                }
+                    .is_some_and(|r| r.resolving && r.query & LOW == low) =>
+            {
+                self.query(ctx);
             }
             _ => {}
         }

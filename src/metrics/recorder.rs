@@ -305,10 +305,10 @@ impl Recorder {
 
     /// A request to virtual address `vip` reached its crashed owner.
     pub fn vip_lost(&mut self, vip: usize, now: SimTime) {
-        if self.measuring(now) {
-            if let Some(v) = self.vips.get_mut(vip) {
-                v.lost += 1;
-            }
+        if self.measuring(now)
+            && let Some(v) = self.vips.get_mut(vip)
+        {
+            v.lost += 1;
         }
     }
 

@@ -1781,13 +1781,7 @@ fn validate_pairs(
 }
 
 /// A DNS node: addresses that answer requests, a positive TTL, optional checks.
-fn validate_dns(
-    v: &mut V<'_, '_>,
-    p: &str,
-    d: &DnsSpec,
-    names: &[&str],
-    kinds: &[&str],
-) -> DnsV {
+fn validate_dns(v: &mut V<'_, '_>, p: &str, d: &DnsSpec, names: &[&str], kinds: &[&str]) -> DnsV {
     if d.addresses.is_empty() {
         v.err(
             &format!("{p}.addresses"),
@@ -1833,13 +1827,28 @@ fn active_check(
     let ok_i = v.positive(&format!("{hp}.interval_ms"), h.interval_ms, "milliseconds");
     let ok_t = v.positive(&format!("{hp}.timeout_ms"), h.timeout_ms, "milliseconds");
     if ok_i && ok_t && h.timeout_ms > h.interval_ms {
-        v.err(&format!("{hp}.timeout_ms"), format!("the check timeout ({} ms) is longer than the interval ({} ms)", h.timeout_ms, h.interval_ms), "a check must time out before the next one is sent: use `timeout_ms` ≤ `interval_ms`");
+        v.err(
+            &format!("{hp}.timeout_ms"),
+            format!(
+                "the check timeout ({} ms) is longer than the interval ({} ms)",
+                h.timeout_ms, h.interval_ms
+            ),
+            "a check must time out before the next one is sent: use `timeout_ms` ≤ `interval_ms`",
+        );
     }
     if h.healthy_threshold == 0 {
-        v.err(&format!("{hp}.healthy_threshold"), "`healthy_threshold` must be at least 1", "e.g. `healthy_threshold: 2`");
+        v.err(
+            &format!("{hp}.healthy_threshold"),
+            "`healthy_threshold` must be at least 1",
+            "e.g. `healthy_threshold: 2`",
+        );
     }
     if h.unhealthy_threshold == 0 {
-        v.err(&format!("{hp}.unhealthy_threshold"), "`unhealthy_threshold` must be at least 1", "e.g. `unhealthy_threshold: 3`");
+        v.err(
+            &format!("{hp}.unhealthy_threshold"),
+            "`unhealthy_threshold` must be at least 1",
+            "e.g. `unhealthy_threshold: 3`",
+        );
     }
     crate::components::load_balancer::ActiveCheckConfig {
         interval_ns: SimTime::from_ms_f64(h.interval_ms).as_ns().max(1),
@@ -1996,7 +2005,10 @@ fn validate_client(
                 if matches!(kinds[id], "client" | "dns") {
                     v.err(
                         &kp,
-                        format!("backend `{name}` is a {} and cannot answer requests", kinds[id]),
+                        format!(
+                            "backend `{name}` is a {} and cannot answer requests",
+                            kinds[id]
+                        ),
                         "name servers or balancers",
                     );
                 } else if b.backends[..k].contains(name) {

@@ -349,7 +349,8 @@ pub fn offered_load_explained(sc: &Scenario) -> Vec<Result<f64, &'static str>> {
     const CLOSED: &str = "closed loop: the rate depends on response times";
     const KEYS: &str = "behind layer-7 key-range routing: the split depends on the keys";
     const CACHE: &str = "behind a cache: it sees the misses, which depend on the hit ratio";
-    const DNS: &str = "a DNS server: clients query it once per TTL; their requests go to its addresses";
+    const DNS: &str =
+        "a DNS server: clients query it once per TTL; their requests go to its addresses";
     let n = sc.nodes.len();
     let nc = sc.classes.len().max(1);
     // Per (node, class): rate per second, and the first reason it is unknown.
@@ -818,7 +819,10 @@ fn lb_metrics(m: &mut Vec<(String, f64)>, rec: &crate::metrics::Recorder) {
         }
     };
     for v in &rec.vips {
-        m.push((format!("vip.{}.takeovers", v.name), v.takeover_ns.len() as f64));
+        m.push((
+            format!("vip.{}.takeovers", v.name),
+            v.takeover_ns.len() as f64,
+        ));
         m.push((
             format!("vip.{}.takeover_s_mean", v.name),
             mean_s(&v.takeover_ns),
@@ -838,7 +842,10 @@ fn lb_metrics(m: &mut Vec<(String, f64)>, rec: &crate::metrics::Recorder) {
     }
     for d in &rec.dns {
         m.push((format!("dns.{}.queries", d.name), d.queries as f64));
-        m.push((format!("dns.{}.detect_s_mean", d.name), mean_s(&d.detect_ns)));
+        m.push((
+            format!("dns.{}.detect_s_mean", d.name),
+            mean_s(&d.detect_ns),
+        ));
     }
     // Totals with the same name in every variant (for tables and bars across
     // balancer set-ups): requests lost inside crashed balancers (in flight) or

@@ -417,7 +417,10 @@ impl LoadBalancer {
             self.become_standby(ctx);
         }
         self.was_owner = owner;
-        ctx.set_timer(SimTime(pair.heartbeat.interval_ns), T_HEARTBEAT << KIND_SHIFT);
+        ctx.set_timer(
+            SimTime(pair.heartbeat.interval_ns),
+            T_HEARTBEAT << KIND_SHIFT,
+        );
     }
 
     /// The standby checks its detector at each deadline (exactly when it can expire).
