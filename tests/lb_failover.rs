@@ -392,3 +392,57 @@ fn lb_failover_scenario_ranks_the_set_ups() {
         "smart clients record per-backend series"
     );
 }
+
+#[test]
+fn balancers_csv_has_a_share_per_backend_and_bucket() {
+    // The `pair` variant of the bundled scenario through the real binary: every
+    // run folder gets `balancers.csv` with one row per (balancer, backend,
+    // 1 s bucket): 2 balancers × 4 backends × 30 buckets; in each bucket where a
+    // balancer sent anything its backends' shares add up to 1, and the standby
+    // sends nothing before the crash at 10 s while the crashed active sends
+    // nothing from 10 s on.
+    let out = std::env::temp_dir().join(format!("capsim-lbf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .args([
+            "run",
+            "scenarios/lb-failover.ron",
+            "--seeds",
+            "1",
+            "--variant",
+            "pair",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("capsim runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(out.join("runs/pair/seed-1/balancers.csv"))
+        .expect("balancers.csv written");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "scenario,capsim_version,seed,balancer,backend,t_s,requests,share,outstanding_mean,latency_ms_mean"
+        )
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2 * 4 * 30);
+    let mut share: std::collections::BTreeMap<(&str, u32), f64> = Default::default();
+    for r in &rows {
+        let t: f64 = r[5].parse().expect("t_s");
+        let n: u64 = r[6].parse().expect("requests");
+        match (r[3], t < 10.0) {
+            ("lb-b", true) | ("lb", false) => assert_eq!(n, 0, "{r:?}"),
+            _ => {}
+        }
+        if n > 0 {
+            *share.entry((r[3], t as u32)).or_default() += r[7].parse::<f64>().expect("share");
+        }
+    }
+    assert!(share.len() > 20);
+    for (k, s) in share {
+        assert!((s - 1.0).abs() < 1e-3, "{k:?}: shares add to {s}");
+    }
+}

@@ -7,6 +7,16 @@
 //! component only feeds them and acts on their answers. It must not touch
 //! another component's state: what it knows of backends comes from messages
 //! (and, for metrics only, from the crash timeline in the world).
+//!
+//! Active–passive pair: both members carry the pair's config. The member that
+//! owns the virtual address (the world's address table, one owner per address)
+//! sends a heartbeat to the other every interval; the other runs a
+//! [`HeartbeatDetector`], checks it exactly at each deadline and, once it
+//! suspects the owner, claims the address after the takeover delay (if still
+//! suspected). Requests in flight at a crashed member are lost with it. A member
+//! that restarts, or that finds at a heartbeat round that the address moved,
+//! becomes the standby: it never takes the address back while the owner's
+//! heartbeats arrive (no preemption).
 
 use super::health::{ActiveHealth, HeartbeatDetector, PassiveHealth, PeerStatus};
 use super::policy::{BackendView, Balancer, LatencyEwma, RequestInfo};
