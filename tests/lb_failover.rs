@@ -446,3 +446,35 @@ fn balancers_csv_has_a_share_per_backend_and_bucket() {
         assert!((s - 1.0).abs() < 1e-3, "{k:?}: shares add to {s}");
     }
 }
+
+#[test]
+fn smart_client_health_checks_detect_a_crash_at_the_derived_time() {
+    // A smart client checks each backend every i = 100 ms from t = 0 (timeout
+    // τ = 50 ms, k = 3 failures; 1 ms links, so a = 1 ms). b1 crashes at 5.05 s:
+    // the check sent at 5.0 s arrives at 5.001 s and passes, those at 5.1, 5.2,
+    // 5.3 s fail at +50 ms: ejected 0.3 s after the crash, inside health.rs's
+    // bounds [(k−1)i + τ − a, k·i + τ − a) = [0.249, 0.349) s. Requests picked
+    // for b1 in between time out; afterwards all go to b0 (no more failures).
+    let text = r#"Scenario(
+    name: "smart",
+    duration_s: 10.0,
+    nodes: [
+        Client(name: "c", workload: Poisson(rate_per_s: 100.0), timeout_ms: 100.0,
+            balance: (backends: ["b0", "b1"], policy: RoundRobin,
+                health: (interval_ms: 100.0, timeout_ms: 50.0, unhealthy_threshold: 3))),
+        Server(name: "b0", workers: 4, service: Exponential(mean_ms: 1.0)),
+        Server(name: "b1", workers: 4, service: Exponential(mean_ms: 1.0)),
+    ],
+    default_link: (latency: Constant(ms: 1.0)),
+    faults: [(at_s: 5.05, action: Crash(node: "b1"))],
+)"#;
+    for seed in 1..=3 {
+        let r = run(text, seed);
+        let d = metric(&r, "lb.c.detect_s_mean");
+        assert!((d - 0.3).abs() < 1e-6, "seed {seed}: detected after {d} s");
+        assert_eq!(metric(&r, "lb.c.false_ejections"), 0.0);
+        // ≈ 100/s × 0.3 s / 2 = 15 requests went to b1 before the ejection.
+        let lost = metric(&r, "timeouts");
+        assert!((3.0..=35.0).contains(&lost), "seed {seed}: {lost} timeouts");
+    }
+}

@@ -12,7 +12,7 @@
 //! all expire together.
 
 use crate::components::load_balancer::{
-    BackendView, Balancer, LatencyEwma, PassiveHealth, PolicySpec, RequestInfo, build,
+    ActiveHealth, BackendView, Balancer, LatencyEwma, PassiveHealth, PolicySpec, RequestInfo, build,
 };
 use crate::engine::{Component, NodeId, SimTime};
 use crate::metrics::Outcome;
@@ -33,6 +33,10 @@ const T_DNS_RETRY: u64 = 5;
 /// A DNS query unanswered this long is sent again.
 const DNS_RETRY: SimTime = SimTime(1_000_000_000);
 const NO_BACKEND: u32 = u32::MAX;
+const T_CHECK_TICK: u64 = 6;
+const T_CHECK_TIMEOUT: u64 = 7;
+/// Backend index bits in a health-check id.
+const CHECK_BITS: u32 = 16;
 const KIND_SHIFT: u32 = 56;
 const LOW: u64 = (1 << KIND_SHIFT) - 1;
 const SLOT_BITS: u32 = 24;
@@ -58,6 +62,12 @@ struct Smart {
     views: Vec<BackendView>,
     ewma: Vec<LatencyEwma>,
     passive: Option<PassiveHealth>,
+    active: Option<ActiveHealth>,
+    /// Outstanding health check per backend (its id).
+    pending_check: Vec<Option<u64>>,
+    check_seq: u64,
+    /// For metrics: the backend crash (time) whose detection was already recorded.
+    detected: Vec<Option<SimTime>>,
     backends: Vec<NodeId>,
     /// Recorder balancer index (the client's per-backend figures).
     metric: usize,
@@ -121,6 +131,10 @@ impl Client {
                 views,
                 ewma: vec![LatencyEwma::new(0.2).expect("0.2 is a valid alpha"); n],
                 passive: b.passive.and_then(|p| PassiveHealth::new(p, n).ok()),
+                active: b.health.and_then(|h| ActiveHealth::new(h, n).ok()),
+                pending_check: vec![None; n],
+                check_seq: 0,
+                detected: vec![None; n],
                 backends: b.backends.iter().map(|&x| NodeId(x as u32)).collect(),
                 metric: 0,
                 breaks_seen: 0,
@@ -477,7 +491,8 @@ impl Client {
         self.smart_apply(ctx);
     }
 
-    /// Smart client: refresh views after passive transitions; keep the re-admission timer.
+    /// Smart client: refresh views after health transitions (active checks and
+    /// passive ejection); keep the re-admission timer.
     fn smart_apply(&mut self, ctx: &mut Ctx<'_>) {
         let Some(sm) = self.smart.as_mut() else {
             return;
@@ -485,25 +500,103 @@ impl Client {
         if sm.transitions.is_empty() {
             return;
         }
-        let Some(pass) = sm.passive.as_ref() else {
-            return;
-        };
-        for t in sm.transitions.drain(..) {
-            let ok = pass.is_available(t.backend);
-            if ok && !sm.views[t.backend].healthy {
-                sm.ewma[t.backend].reset();
-                sm.views[t.backend].ewma_latency_ns = 0.0;
+        sm.transitions.clear();
+        for b in 0..sm.views.len() {
+            let ok = sm.active.as_ref().is_none_or(|a| a.is_healthy(b))
+                && sm.passive.as_ref().is_none_or(|p| p.is_available(b));
+            if ok && !sm.views[b].healthy {
+                sm.ewma[b].reset();
+                sm.views[b].ewma_latency_ns = 0.0;
             }
-            if !ok && sm.views[t.backend].healthy {
-                ctx.world.rec.lb_ejected(sm.metric, true, None);
+            if !ok && sm.views[b].healthy {
+                // Metrics only: was the backend down (the world's crash timeline)?
+                let node = sm.backends[b].0;
+                let crash = ctx
+                    .world
+                    .node_events
+                    .iter()
+                    .rev()
+                    .find(|e| e.1 == node)
+                    .and_then(|&(t, _, alive)| (!alive).then_some(t));
+                let first = crash.filter(|&c| sm.detected[b] != Some(c));
+                if first.is_some() {
+                    sm.detected[b] = first;
+                }
+                let crashed_for = first.map(|c| ctx.now.saturating_sub(c));
+                ctx.world
+                    .rec
+                    .lb_ejected(sm.metric, crash.is_none(), crashed_for);
             }
-            sm.views[t.backend].healthy = ok;
+            sm.views[b].healthy = ok;
         }
-        if let Some(at) = pass.next_readmission_ns() {
+        if let Some(at) = sm
+            .passive
+            .as_ref()
+            .and_then(PassiveHealth::next_readmission_ns)
+        {
             ctx.set_timer(
                 SimTime(at.saturating_sub(ctx.now.as_ns())),
                 T_PASSIVE << KIND_SHIFT,
             );
+        }
+    }
+
+    /// Smart client: one round of active health checks (as a balancer sends them).
+    fn check_tick(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(cfg) = self
+            .smart
+            .as_ref()
+            .and_then(|sm| sm.active.as_ref())
+            .map(|a| *a.config())
+        else {
+            return;
+        };
+        let n = self.smart.as_ref().map_or(0, |sm| sm.backends.len());
+        for b in 0..n {
+            if self
+                .smart
+                .as_mut()
+                .and_then(|sm| sm.pending_check[b].take())
+                .is_some()
+            {
+                self.check_result(ctx, b, false);
+            }
+            let Some(sm) = self.smart.as_mut() else {
+                return;
+            };
+            sm.check_seq += 1;
+            let id = ((sm.check_seq << CHECK_BITS) | b as u64) & LOW;
+            sm.pending_check[b] = Some(id);
+            ctx.send(sm.backends[b], Msg::HealthCheck { id });
+            ctx.set_timer(
+                SimTime(cfg.timeout_ns),
+                (T_CHECK_TIMEOUT << KIND_SHIFT) | id,
+            );
+        }
+        ctx.set_timer(SimTime(cfg.interval_ns), T_CHECK_TICK << KIND_SHIFT);
+    }
+
+    fn check_result(&mut self, ctx: &mut Ctx<'_>, b: usize, ok: bool) {
+        let now = ctx.now.as_ns();
+        if let Some(sm) = self.smart.as_mut()
+            && let Some(t) = sm.active.as_mut().and_then(|a| a.on_result(b, ok, now))
+        {
+            sm.transitions.push(t);
+        }
+        self.smart_apply(ctx);
+    }
+
+    fn on_check_answer(&mut self, ctx: &mut Ctx<'_>, from: Option<NodeId>, id: u64, ok: bool) {
+        let b = (id & ((1 << CHECK_BITS) - 1)) as usize;
+        let Some(sm) = self.smart.as_mut() else {
+            return;
+        };
+        if b < sm.pending_check.len()
+            && sm.pending_check[b] == Some(id)
+            && from.is_none_or(|f| sm.backends[b] == f)
+        {
+            sm.pending_check[b] = None;
+            self.check_result(ctx, b, ok);
         }
     }
 
@@ -621,6 +714,7 @@ fn blank() -> Request {
 
 impl Component<Msg, SimWorld> for Client {
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        self.check_tick(ctx);
         match &self.cfg.workload {
             WorkloadV::Closed { users, think } => {
                 for u in 0..*users {
@@ -637,9 +731,10 @@ impl Component<Msg, SimWorld> for Client {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, _from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Response(r) => self.on_response(ctx, r),
+            Msg::HealthReply { id } => self.on_check_answer(ctx, Some(from), id, true),
             Msg::DnsAnswer {
                 id,
                 addresses,
@@ -677,6 +772,8 @@ impl Component<Msg, SimWorld> for Client {
                     self.transmit(ctx, slot);
                 }
             }
+            T_CHECK_TICK => self.check_tick(ctx),
+            T_CHECK_TIMEOUT => self.on_check_answer(ctx, None, low, false),
             T_PASSIVE => {
                 if let Some(sm) = self.smart.as_mut()
                     && let Some(p) = sm.passive.as_mut()

@@ -2052,11 +2052,16 @@ fn validate_client(
             .passive
             .as_ref()
             .map(|ps| passive_cfg(v, &format!("{bp}.passive"), ps));
+        let health = b
+            .health
+            .as_ref()
+            .map(|h| active_check(v, &format!("{bp}.health"), h));
         ClientBalanceV {
             backends,
             weights,
             policy: b.policy.clone(),
             passive,
+            health,
         }
     });
     if balance.is_some() && !c.target.is_empty() {

@@ -161,6 +161,9 @@ pub struct ClientBalanceSpec {
     /// Passive ejection on consecutive errors or timeouts (default: none).
     #[serde(default)]
     pub passive: Option<PassiveSpec>,
+    /// Active health checks from this client to each backend (default: none).
+    #[serde(default)]
+    pub health: Option<HealthCheckSpec>,
 }
 
 /// Heartbeats of an active–passive balancer pair.

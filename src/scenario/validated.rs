@@ -88,6 +88,7 @@ pub struct ClientBalanceV {
     pub weights: Vec<u32>,
     pub policy: crate::components::load_balancer::PolicySpec,
     pub passive: Option<crate::components::load_balancer::PassiveConfig>,
+    pub health: Option<crate::components::load_balancer::ActiveCheckConfig>,
 }
 
 /// A cache node (see `components::cache::component`).
