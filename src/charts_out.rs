@@ -9,9 +9,12 @@
 //! `scatter` (two summary metrics, one point per variant, CI bars on both axes),
 //! `consistency` (with stores: stale reads and divergent keys over time),
 //! `cache` (with caches: overall hit ratio and origin load over time, variants
-//! overlaid; hit ratio per cache node over time). The list the loader checks
-//! names against is `scenario::spec::CHART_KINDS`. Over-time charts show the
-//! variants named in `charts: (timelines: [...])`, else the first 8.
+//! overlaid; hit ratio per cache node over time), `balancers` (with balancers or
+//! smart clients: each backend's share of the requests over time, summed over
+//! every balancer of the run, one panel per variant, first seed). The list the
+//! loader checks names against is `scenario::spec::CHART_KINDS`. Over-time
+//! charts show the variants named in `charts: (timelines: [...])`, else the
+//! first 8.
 
 use crate::metrics::stats::{Agg, aggregate};
 use crate::output::{RunRecord, ScenarioInfo, Staging};
@@ -420,6 +423,9 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
             &seeds_note,
         ));
     }
+    if runs.iter().any(|r| !r.result.balancers.is_empty()) && wanted(info, "balancers") {
+        charts.extend(balancer_charts(info, &by_variant, &ts_variants));
+    }
     let pairs: Vec<(usize, &RunResult)> = runs.iter().map(|r| (r.variant, &r.result)).collect();
     let aggs = aggregate_runs(nv, &pairs);
     let agg = |vi: usize, m: &str| -> Option<Agg> {
@@ -778,6 +784,100 @@ fn cache_charts(
         ));
     }
     out
+}
+
+/// Per-backend share of requests over time: for each variant's first seed, the
+/// requests every balancer (and smart client) of the run sent to each backend
+/// (by backend name), divided by all they sent, per bucket.
+fn balancer_charts(
+    info: &ScenarioInfo,
+    by_variant: &[Vec<&RunResult>],
+    ts_variants: &[usize],
+) -> Vec<(String, Chart, String)> {
+    let with: Vec<usize> = ts_variants
+        .iter()
+        .copied()
+        .filter(|&vi| {
+            by_variant[vi]
+                .first()
+                .is_some_and(|r| !r.balancers.is_empty())
+        })
+        .collect();
+    if with.is_empty() {
+        return Vec::new();
+    }
+    let make = |vi: usize| {
+        let r = by_variant[vi][0];
+        let w = bucket_width(r);
+        let mut names: Vec<&str> = Vec::new();
+        for l in &r.balancers {
+            for b in &l.backends {
+                if !names.contains(&b.as_str()) {
+                    names.push(b);
+                }
+            }
+        }
+        let nb = r
+            .balancers
+            .iter()
+            .flat_map(|l| l.requests.iter().map(Vec::len))
+            .max()
+            .unwrap_or(0);
+        let count = |name: Option<&str>, t: usize| -> u64 {
+            r.balancers
+                .iter()
+                .flat_map(|l| l.backends.iter().zip(&l.requests))
+                .filter(|(b, _)| name.is_none_or(|n| b.as_str() == n))
+                .map(|(_, req)| req.get(t).copied().unwrap_or(0))
+                .sum()
+        };
+        let series = names
+            .iter()
+            .map(|&n| Series {
+                name: n.to_string(),
+                points: (0..nb)
+                    .map(|t| {
+                        let all = count(None, t);
+                        let y = if all == 0 {
+                            f64::NAN
+                        } else {
+                            count(Some(n), t) as f64 / all as f64
+                        };
+                        ((t as f64 + 0.5) * w, y)
+                    })
+                    .collect(),
+            })
+            .collect();
+        Chart::TimeSeries {
+            title: if with.len() == 1 {
+                format!("{}: share of requests per backend", info.name)
+            } else {
+                label_of(info, vi)
+            },
+            x_label: "simulated time (s)".into(),
+            y_label: "share of requests (fraction)".into(),
+            series,
+            shades: panel_shades(info, &with, vi),
+            log_y: false,
+            strip: None,
+        }
+    };
+    let chart = if with.len() == 1 {
+        make(with[0])
+    } else {
+        Chart::Panels {
+            title: format!("{}: share of requests per backend", info.name),
+            panels: with.iter().map(|&vi| make(vi)).collect(),
+        }
+    };
+    vec![(
+        "balancer-backend-share".into(),
+        chart,
+        format!(
+            "Requests sent to each backend / all requests sent, per time bucket, summed over every balancer (and smart client) of the run; first seed ({}); shaded: fault windows. A gap: nothing was sent.",
+            info.seeds.first().copied().unwrap_or(1)
+        ),
+    )]
 }
 
 fn slug(s: &str) -> String {

@@ -129,7 +129,12 @@ pub fn check(file: &Path) -> Result<String, CliError> {
                     }
                 }
             } else if lam.is_some() {
-                let what = match node.kind {
+                let what = match &node.kind {
+                    scenario::validated::NodeKind::LoadBalancer(lb)
+                        if lb.pair.is_some_and(|p| p.vip != i) =>
+                    {
+                        " (standby: traffic only after a takeover)"
+                    }
                     scenario::validated::NodeKind::LoadBalancer(_) => {
                         " (split over its backends by weight)"
                     }

@@ -419,6 +419,49 @@ pub fn cache_nodes_csv(info: &ScenarioInfo, r: &RunResult, bucket_s: f64) -> Str
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
+/// Per balancer (and smart client), per backend, per bucket: requests sent, share
+/// of the balancer's requests, mean outstanding at send time and mean latency
+/// (empty string when the run has no balancers).
+pub fn balancers_csv(info: &ScenarioInfo, r: &RunResult, bucket_s: f64) -> String {
+    if r.balancers.is_empty() {
+        return String::new();
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "scenario",
+        "capsim_version",
+        "seed",
+        "balancer",
+        "backend",
+        "t_s",
+        "requests",
+        "share",
+        "outstanding_mean",
+        "latency_ms_mean",
+    ])
+    .ok();
+    for l in &r.balancers {
+        for (b, name) in l.backends.iter().enumerate() {
+            for t in 0..l.requests.get(b).map_or(0, Vec::len) {
+                w.write_record([
+                    info.name.clone(),
+                    info.capsim_version.clone(),
+                    r.seed.to_string(),
+                    l.name.clone(),
+                    name.clone(),
+                    fmt_num(t as f64 * bucket_s),
+                    l.requests[b][t].to_string(),
+                    fmt_num(l.share(b, t)),
+                    fmt_num(l.outstanding_mean[b][t]),
+                    fmt_num(l.latency_ms_mean[b][t]),
+                ])
+                .ok();
+            }
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// Leadership of one run's replicated stores: a `leader` row per span (a node
 /// leads from becoming leader until it steps down, crashes or the run ends) and
 /// a `split_brain` row per period with two or more leaders accepting writes
@@ -583,6 +626,12 @@ pub fn stage_results(
             st.write(
                 &format!("{base}/leaders.csv"),
                 leaders_csv(info, &r.result).as_bytes(),
+            )?;
+        }
+        if !r.result.balancers.is_empty() {
+            st.write(
+                &format!("{base}/balancers.csv"),
+                balancers_csv(info, &r.result, info.bucket_s).as_bytes(),
             )?;
         }
         for (name, text) in &r.result.exported {

@@ -1,7 +1,19 @@
 //! Clients: open-loop (Poisson, constant, rate schedules) and closed-loop (users
 //! with think time) workloads, a request mix, uniform or Zipf keys, timeouts and
 //! retries with exponential backoff and jitter. Records end-to-end outcomes.
+//!
+//! Two client-side routing modes: a *smart client* (`balance`) picks the backend
+//! itself with a balancing policy of `load_balancer::policy` (outstanding counts,
+//! latency averages and passive ejection kept here, as a balancer would), and a
+//! *DNS client* (target a `Dns` node) resolves the name with a query, caches the
+//! answer for its TTL and sends each attempt to the next cached address in turn
+//! (so a retry goes to the next address). The first answer's TTL is scaled by a
+//! uniform draw in (0, 1]: clients joined at random times, so their caches do not
+//! all expire together.
 
+use crate::components::load_balancer::{
+    ActiveHealth, BackendView, Balancer, LatencyEwma, PassiveHealth, PolicySpec, RequestInfo, build,
+};
 use crate::engine::{Component, NodeId, SimTime};
 use crate::metrics::Outcome;
 use crate::scenario::spec::{Jitter, OpSpec};
@@ -16,6 +28,15 @@ const T_ARRIVAL: u64 = 0;
 const T_TIMEOUT: u64 = 1;
 const T_RETRY: u64 = 2;
 const T_THINK: u64 = 3;
+const T_PASSIVE: u64 = 4;
+const T_DNS_RETRY: u64 = 5;
+/// A DNS query unanswered this long is sent again.
+const DNS_RETRY: SimTime = SimTime(1_000_000_000);
+const NO_BACKEND: u32 = u32::MAX;
+const T_CHECK_TICK: u64 = 6;
+const T_CHECK_TIMEOUT: u64 = 7;
+/// Backend index bits in a health-check id.
+const CHECK_BITS: u32 = 16;
 const KIND_SHIFT: u32 = 56;
 const LOW: u64 = (1 << KIND_SHIFT) - 1;
 const SLOT_BITS: u32 = 24;
@@ -31,6 +52,40 @@ struct Pending {
     req: Request,
     user: u32,
     live: bool,
+    /// Smart client: backend index of the current attempt (`NO_BACKEND`: none).
+    backend: u32,
+}
+
+/// Smart-client state: what a balancer would keep, per backend.
+struct Smart {
+    policy: Box<dyn Balancer>,
+    views: Vec<BackendView>,
+    ewma: Vec<LatencyEwma>,
+    passive: Option<PassiveHealth>,
+    active: Option<ActiveHealth>,
+    /// Outstanding health check per backend (its id).
+    pending_check: Vec<Option<u64>>,
+    check_seq: u64,
+    /// For metrics: the backend crash (time) whose detection was already recorded.
+    detected: Vec<Option<SimTime>>,
+    backends: Vec<NodeId>,
+    /// Recorder balancer index (the client's per-backend figures).
+    metric: usize,
+    breaks_seen: u64,
+    transitions: Vec<crate::components::load_balancer::Transition>,
+}
+
+/// DNS-client state: the cached answer and the rotation.
+#[derive(Default)]
+struct Resolver {
+    addresses: Vec<NodeId>,
+    expires: SimTime,
+    next: usize,
+    resolving: bool,
+    query: u64,
+    answers: u64,
+    /// Slots waiting for an answer.
+    waiting: Vec<u32>,
 }
 
 pub struct Client {
@@ -48,6 +103,8 @@ pub struct Client {
     /// Last value read per key, used as the expected value of compare-and-set.
     last_read: std::collections::BTreeMap<u64, i64>,
     hist_seq: u64,
+    smart: Option<Smart>,
+    resolver: Option<Resolver>,
 }
 
 impl Client {
@@ -57,7 +114,39 @@ impl Client {
             KeysV::Uniform { .. } => None,
         };
         let target = NodeId(cfg.target as u32);
+        let smart = cfg.balance.as_ref().map(|b| {
+            let n = b.backends.len();
+            let policy = build(&b.policy, n).unwrap_or_else(|_| {
+                build(&PolicySpec::RoundRobin, n).expect("round robin always builds")
+            });
+            let views: Vec<BackendView> = (0..n)
+                .map(|k| BackendView {
+                    healthy: true,
+                    weight: b.weights.get(k).copied().unwrap_or(1),
+                    ..BackendView::default()
+                })
+                .collect();
+            let mut sm = Smart {
+                policy,
+                views,
+                ewma: vec![LatencyEwma::new(0.2).expect("0.2 is a valid alpha"); n],
+                passive: b.passive.and_then(|p| PassiveHealth::new(p, n).ok()),
+                active: b.health.and_then(|h| ActiveHealth::new(h, n).ok()),
+                pending_check: vec![None; n],
+                check_seq: 0,
+                detected: vec![None; n],
+                backends: b.backends.iter().map(|&x| NodeId(x as u32)).collect(),
+                metric: 0,
+                breaks_seen: 0,
+                transitions: Vec::new(),
+            };
+            sm.policy.on_membership_change(&sm.views);
+            sm
+        });
+        let resolver = cfg.dns.then(Resolver::default);
         Client {
+            smart,
+            resolver,
             cfg,
             index,
             target,
@@ -71,6 +160,14 @@ impl Client {
             last_read: Default::default(),
             hist_seq: 0,
         }
+    }
+
+    /// Record this smart client's per-backend figures under recorder balancer `metric`.
+    pub fn with_balance_metric(mut self, metric: usize) -> Self {
+        if let Some(sm) = self.smart.as_mut() {
+            sm.metric = metric;
+        }
+        self
     }
 
     fn next_arrival(&self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
@@ -111,6 +208,7 @@ impl Client {
                 req: blank(),
                 user: 0,
                 live: false,
+                backend: NO_BACKEND,
             });
             (self.slots.len() - 1) as u32
         }
@@ -156,7 +254,11 @@ impl Client {
             size_bytes: m.size_bytes,
             response_bytes: m.response_bytes,
             client: ctx.me.0,
-            session: u64::from(ctx.me.0),
+            session: if self.cfg.sessions > 1 {
+                (u64::from(ctx.me.0) << 32) | ctx.rng.random_range(0..u64::from(self.cfg.sessions))
+            } else {
+                u64::from(ctx.me.0)
+            },
         }
     }
 
@@ -222,6 +324,7 @@ impl Client {
             req,
             user,
             live: true,
+            backend: NO_BACKEND,
         };
         ctx.world.rec.request_started(ctx.now);
         self.sent += 1;
@@ -229,7 +332,40 @@ impl Client {
     }
 
     fn transmit(&mut self, ctx: &mut Ctx<'_>, slot: u32) {
-        let dest = self.destination(ctx);
+        let dest = if self.smart.is_some() {
+            match self.smart_pick(ctx, slot) {
+                Some(d) => d,
+                None => {
+                    // No usable backend: an immediate error, as a balancer answers.
+                    if !self.maybe_retry(ctx, slot) {
+                        self.finish(ctx, slot, Outcome::Error);
+                    }
+                    return;
+                }
+            }
+        } else if let Some(r) = self.resolver.as_mut() {
+            if ctx.now < r.expires && !r.addresses.is_empty() {
+                let p = &mut self.slots[slot as usize];
+                // A retry goes to the address after the one that failed; a new
+                // request to the next one in turn.
+                let k = if p.attempt > 1 && p.backend != NO_BACKEND {
+                    p.backend as usize + 1
+                } else {
+                    r.next = r.next.wrapping_add(1);
+                    r.next - 1
+                } % r.addresses.len();
+                p.backend = k as u32;
+                r.addresses[k]
+            } else {
+                r.waiting.push(slot);
+                if !r.resolving {
+                    self.query(ctx);
+                }
+                return;
+            }
+        } else {
+            self.destination(ctx)
+        };
         self.transmit_to(ctx, slot, dest);
     }
 
@@ -242,6 +378,229 @@ impl Client {
         ctx.send(dest, Msg::Request(req));
         if let Some(t) = self.cfg.timeout {
             ctx.set_timer(t, (T_TIMEOUT << KIND_SHIFT) | id);
+        }
+    }
+
+    /// Send a DNS query to the target.
+    fn query(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(r) = self.resolver.as_mut() else {
+            return;
+        };
+        r.resolving = true;
+        r.query += 1;
+        let id = r.query & LOW;
+        ctx.send(self.target, Msg::DnsQuery { id });
+        ctx.set_timer(DNS_RETRY, (T_DNS_RETRY << KIND_SHIFT) | id);
+    }
+
+    fn on_dns_answer(&mut self, ctx: &mut Ctx<'_>, id: u64, addresses: Vec<u32>, ttl_ns: u64) {
+        let Some(r) = self.resolver.as_mut() else {
+            return;
+        };
+        if !r.resolving || id != r.query & LOW {
+            return;
+        }
+        r.resolving = false;
+        let ttl = if r.answers == 0 {
+            // (0, 1]: the first cache entry has a uniformly random remaining life.
+            let u: f64 = 1.0 - ctx.rng.random::<f64>();
+            (ttl_ns as f64 * u) as u64
+        } else {
+            ttl_ns
+        };
+        r.answers += 1;
+        r.addresses = addresses.into_iter().map(NodeId).collect();
+        r.expires = ctx.now + SimTime(ttl.max(1));
+        r.next = 0;
+        let waiting = std::mem::take(&mut r.waiting);
+        for slot in waiting {
+            if self.slots.get(slot as usize).is_some_and(|p| p.live) {
+                self.transmit(ctx, slot);
+            }
+        }
+    }
+
+    /// Smart client: choose the backend of `slot`'s attempt and account for it.
+    fn smart_pick(&mut self, ctx: &mut Ctx<'_>, slot: u32) -> Option<NodeId> {
+        let req = self.slots[slot as usize].req;
+        let sm = self.smart.as_mut()?;
+        let info = RequestInfo {
+            client: u64::from(req.client),
+            session: req.session,
+            key: req.key,
+            is_write: req.op != OpSpec::Read,
+            size_bytes: req.size_bytes,
+        };
+        let Some(b) = sm
+            .policy
+            .pick(&info, &sm.views, ctx.rng)
+            .filter(|&b| b < sm.views.len() && sm.views[b].healthy)
+        else {
+            ctx.world.rec.lb_no_backend(sm.metric, ctx.now);
+            return None;
+        };
+        let breaks = sm.policy.stats().affinity_breaks;
+        if breaks > sm.breaks_seen {
+            ctx.world
+                .rec
+                .lb_affinity_breaks(sm.metric, ctx.now, breaks - sm.breaks_seen);
+            sm.breaks_seen = breaks;
+        }
+        let outstanding = sm.views[b].active;
+        sm.views[b].active += 1;
+        sm.views[b].outstanding_bytes += u64::from(req.size_bytes) + u64::from(req.response_bytes);
+        ctx.world
+            .rec
+            .lb_forwarded(sm.metric, b, ctx.now, false, outstanding);
+        self.slots[slot as usize].backend = b as u32;
+        Some(sm.backends[b])
+    }
+
+    /// Smart client: the attempt of `slot` ended (`ok`: `Some(true)` success,
+    /// `Some(false)` error or timeout, `None` back pressure); release its backend.
+    fn smart_done(&mut self, ctx: &mut Ctx<'_>, slot: u32, ok: Option<bool>) {
+        let p = self.slots[slot as usize];
+        let Some(sm) = self.smart.as_mut() else {
+            return;
+        };
+        let b = p.backend as usize;
+        if b >= sm.views.len() {
+            return;
+        }
+        self.slots[slot as usize].backend = NO_BACKEND;
+        let v = &mut sm.views[b];
+        v.active = v.active.saturating_sub(1);
+        v.outstanding_bytes = v
+            .outstanding_bytes
+            .saturating_sub(u64::from(p.req.size_bytes) + u64::from(p.req.response_bytes));
+        if ok == Some(true) {
+            let latency = ctx.now.saturating_sub(p.invoked);
+            ctx.world.rec.lb_answered(sm.metric, b, ctx.now, latency);
+            sm.ewma[b].observe(latency.as_ns());
+            sm.views[b].ewma_latency_ns = sm.ewma[b].value_ns();
+        }
+        let Some(pass) = sm.passive.as_mut() else {
+            return;
+        };
+        let now = ctx.now.as_ns();
+        match ok {
+            Some(true) => pass.on_success(b, now),
+            Some(false) => {
+                if let Some(t) = pass.on_failure(b, now) {
+                    sm.transitions.push(t);
+                }
+            }
+            None => {}
+        }
+        self.smart_apply(ctx);
+    }
+
+    /// Smart client: refresh views after health transitions (active checks and
+    /// passive ejection); keep the re-admission timer.
+    fn smart_apply(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(sm) = self.smart.as_mut() else {
+            return;
+        };
+        if sm.transitions.is_empty() {
+            return;
+        }
+        sm.transitions.clear();
+        for b in 0..sm.views.len() {
+            let ok = sm.active.as_ref().is_none_or(|a| a.is_healthy(b))
+                && sm.passive.as_ref().is_none_or(|p| p.is_available(b));
+            if ok && !sm.views[b].healthy {
+                sm.ewma[b].reset();
+                sm.views[b].ewma_latency_ns = 0.0;
+            }
+            if !ok && sm.views[b].healthy {
+                // Metrics only: was the backend down (the world's crash timeline)?
+                let node = sm.backends[b].0;
+                let crash = ctx
+                    .world
+                    .node_events
+                    .iter()
+                    .rev()
+                    .find(|e| e.1 == node)
+                    .and_then(|&(t, _, alive)| (!alive).then_some(t));
+                let first = crash.filter(|&c| sm.detected[b] != Some(c));
+                if first.is_some() {
+                    sm.detected[b] = first;
+                }
+                let crashed_for = first.map(|c| ctx.now.saturating_sub(c));
+                ctx.world
+                    .rec
+                    .lb_ejected(sm.metric, crash.is_none(), crashed_for);
+            }
+            sm.views[b].healthy = ok;
+        }
+        if let Some(at) = sm
+            .passive
+            .as_ref()
+            .and_then(PassiveHealth::next_readmission_ns)
+        {
+            ctx.set_timer(
+                SimTime(at.saturating_sub(ctx.now.as_ns())),
+                T_PASSIVE << KIND_SHIFT,
+            );
+        }
+    }
+
+    /// Smart client: one round of active health checks (as a balancer sends them).
+    fn check_tick(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(cfg) = self
+            .smart
+            .as_ref()
+            .and_then(|sm| sm.active.as_ref())
+            .map(|a| *a.config())
+        else {
+            return;
+        };
+        let n = self.smart.as_ref().map_or(0, |sm| sm.backends.len());
+        for b in 0..n {
+            if self
+                .smart
+                .as_mut()
+                .and_then(|sm| sm.pending_check[b].take())
+                .is_some()
+            {
+                self.check_result(ctx, b, false);
+            }
+            let Some(sm) = self.smart.as_mut() else {
+                return;
+            };
+            sm.check_seq += 1;
+            let id = ((sm.check_seq << CHECK_BITS) | b as u64) & LOW;
+            sm.pending_check[b] = Some(id);
+            ctx.send(sm.backends[b], Msg::HealthCheck { id });
+            ctx.set_timer(
+                SimTime(cfg.timeout_ns),
+                (T_CHECK_TIMEOUT << KIND_SHIFT) | id,
+            );
+        }
+        ctx.set_timer(SimTime(cfg.interval_ns), T_CHECK_TICK << KIND_SHIFT);
+    }
+
+    fn check_result(&mut self, ctx: &mut Ctx<'_>, b: usize, ok: bool) {
+        let now = ctx.now.as_ns();
+        if let Some(sm) = self.smart.as_mut()
+            && let Some(t) = sm.active.as_mut().and_then(|a| a.on_result(b, ok, now))
+        {
+            sm.transitions.push(t);
+        }
+        self.smart_apply(ctx);
+    }
+
+    fn on_check_answer(&mut self, ctx: &mut Ctx<'_>, from: Option<NodeId>, id: u64, ok: bool) {
+        let b = (id & ((1 << CHECK_BITS) - 1)) as usize;
+        let Some(sm) = self.smart.as_mut() else {
+            return;
+        };
+        if b < sm.pending_check.len()
+            && sm.pending_check[b] == Some(id)
+            && from.is_none_or(|f| sm.backends[b] == f)
+        {
+            sm.pending_check[b] = None;
+            self.check_result(ctx, b, ok);
         }
     }
 
@@ -296,6 +655,14 @@ impl Client {
             ctx.world.rec.late_response(ctx.now);
             return;
         };
+        if self.smart.is_some() {
+            let ok = match r.status {
+                Status::Ok | Status::Fail => Some(true),
+                Status::Error => Some(false),
+                Status::Rejected => None,
+            };
+            self.smart_done(ctx, slot, ok);
+        }
         let outcome = match r.status {
             Status::Ok => 0,
             Status::Fail | Status::Rejected => 1,
@@ -358,6 +725,7 @@ fn blank() -> Request {
 
 impl Component<Msg, SimWorld> for Client {
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        self.check_tick(ctx);
         match &self.cfg.workload {
             WorkloadV::Closed { users, think } => {
                 for u in 0..*users {
@@ -374,9 +742,16 @@ impl Component<Msg, SimWorld> for Client {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, _from: NodeId, msg: Msg) {
-        if let Msg::Response(r) = msg {
-            self.on_response(ctx, r);
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Response(r) => self.on_response(ctx, r),
+            Msg::HealthReply { id } => self.on_check_answer(ctx, Some(from), id, true),
+            Msg::DnsAnswer {
+                id,
+                addresses,
+                ttl_ns,
+            } => self.on_dns_answer(ctx, id, addresses, ttl_ns),
+            _ => {}
         }
     }
 
@@ -392,6 +767,7 @@ impl Component<Msg, SimWorld> for Client {
             T_THINK => self.send_new(ctx, low as u32),
             T_TIMEOUT => {
                 if let Some(slot) = self.lookup(low) {
+                    self.smart_done(ctx, slot, Some(false));
                     self.record(ctx, slot, 2, None);
                     if let Some(st) = &self.cfg.store {
                         // The guessed leader did not answer: try the next replica next time.
@@ -406,6 +782,24 @@ impl Component<Msg, SimWorld> for Client {
                 if let Some(slot) = self.lookup(low) {
                     self.transmit(ctx, slot);
                 }
+            }
+            T_CHECK_TICK => self.check_tick(ctx),
+            T_CHECK_TIMEOUT => self.on_check_answer(ctx, None, low, false),
+            T_PASSIVE => {
+                if let Some(sm) = self.smart.as_mut()
+                    && let Some(p) = sm.passive.as_mut()
+                {
+                    p.poll(ctx.now.as_ns(), &mut sm.transitions);
+                }
+                self.smart_apply(ctx);
+            }
+            T_DNS_RETRY
+                if self
+                    .resolver
+                    .as_ref()
+                    .is_some_and(|r| r.resolving && r.query & LOW == low) =>
+            {
+                self.query(ctx);
             }
             _ => {}
         }

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod dns;
 pub mod faults;
 pub mod hashring;
 pub mod load_balancer;

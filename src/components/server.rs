@@ -321,7 +321,13 @@ impl Component<Msg, SimWorld> for Server {
             // Health checks are answered at once, without a worker (a crashed
             // server receives nothing, so it does not answer).
             Msg::HealthCheck { id } => ctx.send(from, Msg::HealthReply { id }),
-            Msg::Job { .. } | Msg::Peer(_) | Msg::HealthReply { .. } | Msg::CachePush { .. } => {}
+            Msg::Job { .. }
+            | Msg::Peer(_)
+            | Msg::HealthReply { .. }
+            | Msg::CachePush { .. }
+            | Msg::Heartbeat
+            | Msg::DnsQuery { .. }
+            | Msg::DnsAnswer { .. } => {}
         }
     }
 

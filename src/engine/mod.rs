@@ -39,6 +39,12 @@ pub trait World<M> {
     ) -> bool;
     /// A node crashed or restarted (for timelines).
     fn node_state_changed(&mut self, _now: SimTime, _node: NodeId, _alive: bool) {}
+    /// Address resolution at send time: the node a message addressed to `to`
+    /// really goes to (a virtual address owned by another node). Default: `to`.
+    #[inline]
+    fn resolve(&self, to: NodeId, _msg: &M) -> NodeId {
+        to
+    }
 }
 
 /// A simulated component. It changes only its own state; every effect goes through `ctx`.
@@ -84,6 +90,7 @@ impl<M, W: World<M>> Ctx<'_, M, W> {
     /// Send `msg` to `to` over the simulated network.
     #[inline]
     pub fn send(&mut self, to: NodeId, msg: M) {
+        let to = self.world.resolve(to, &msg);
         match self.world.transit(self.now, self.me, to, &msg) {
             Transit::At(t) => self.queue.push_message(t.max(self.now), to, self.me, msg),
             Transit::Dropped => {}

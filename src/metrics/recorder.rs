@@ -161,8 +161,35 @@ pub struct Recorder {
     in_system_last: SimTime,
     pub in_system_area: f64,
     pub nodes: Vec<NodeLevels>,
-    /// Load balancers, indexed by the id [`Recorder::add_lb`] returned.
+    /// Load balancers (and smart clients), indexed by the id [`Recorder::add_lb`] returned.
     pub lbs: Vec<LbStats>,
+    /// Virtual addresses of active–passive balancer pairs.
+    pub vips: Vec<VipStats>,
+    /// DNS nodes.
+    pub dns: Vec<DnsStats>,
+}
+
+/// One active–passive pair's virtual address.
+#[derive(Clone, Debug, Default)]
+pub struct VipStats {
+    /// The address's name (the first member's).
+    pub name: String,
+    /// Crash of the owner → the other member owns the address (all run long).
+    pub takeover_ns: Vec<u64>,
+    /// Takeovers while the previous owner was alive (suspected by mistake).
+    pub false_takeovers: u64,
+    /// Requests sent to the address that arrived at a crashed owner (measured interval).
+    pub lost: u64,
+}
+
+/// One DNS node.
+#[derive(Clone, Debug, Default)]
+pub struct DnsStats {
+    pub name: String,
+    /// Queries answered (measured interval).
+    pub queries: u64,
+    /// Crash-to-removal times of addresses the health checks removed (all run long).
+    pub detect_ns: Vec<u64>,
 }
 
 /// What one load balancer recorded: per-backend traffic and latency, failure
@@ -190,6 +217,16 @@ pub struct LbStats {
     pub backend_timeouts: u64,
     /// Requests in flight through the balancer when it crashed.
     pub lost_crash: u64,
+    /// Sessions re-pinned to another backend (sticky policies; measured interval).
+    pub affinity_breaks: u64,
+    /// Per backend, per bucket: requests forwarded.
+    pub bucket_requests: Vec<Vec<u64>>,
+    /// Per backend, per bucket: sum of the backend's outstanding requests seen by
+    /// each forwarded request (before adding it).
+    pub bucket_outstanding: Vec<Vec<u64>>,
+    /// Per backend, per bucket: answers and the sum of their latencies (ns).
+    pub bucket_answers: Vec<Vec<u64>>,
+    pub bucket_latency_ns: Vec<Vec<f64>>,
 }
 
 impl Recorder {
@@ -225,6 +262,8 @@ impl Recorder {
             in_system_area: 0.0,
             nodes: Vec::new(),
             lbs: Vec::new(),
+            vips: Vec::new(),
+            dns: Vec::new(),
             caches: Vec::new(),
         }
     }
@@ -244,21 +283,71 @@ impl Recorder {
             no_backend: 0,
             backend_timeouts: 0,
             lost_crash: 0,
+            affinity_breaks: 0,
+            bucket_requests: vec![vec![0; self.n_buckets]; n],
+            bucket_outstanding: vec![vec![0; self.n_buckets]; n],
+            bucket_answers: vec![vec![0; self.n_buckets]; n],
+            bucket_latency_ns: vec![vec![0.0; self.n_buckets]; n],
         });
         self.lbs.len() - 1
     }
 
-    /// Balancer `lb` forwarded a request to `backend`; `dead` if that backend was down.
+    /// Register a pair's virtual address; returns its index.
+    pub fn add_vip(&mut self, name: &str) -> usize {
+        self.vips.push(VipStats {
+            name: name.to_string(),
+            ..VipStats::default()
+        });
+        self.vips.len() - 1
+    }
+
+    /// Register a DNS node; returns its index.
+    pub fn add_dns(&mut self, name: &str) -> usize {
+        self.dns.push(DnsStats {
+            name: name.to_string(),
+            ..DnsStats::default()
+        });
+        self.dns.len() - 1
+    }
+
+    /// A request to virtual address `vip` reached its crashed owner.
+    pub fn vip_lost(&mut self, vip: usize, now: SimTime) {
+        if self.measuring(now)
+            && let Some(v) = self.vips.get_mut(vip)
+        {
+            v.lost += 1;
+        }
+    }
+
+    /// Balancer `lb` forwarded a request to `backend`, which had `outstanding`
+    /// requests already; `dead` if that backend was down.
     #[inline]
-    pub fn lb_forwarded(&mut self, lb: usize, backend: usize, now: SimTime, dead: bool) {
+    pub fn lb_forwarded(
+        &mut self,
+        lb: usize,
+        backend: usize,
+        now: SimTime,
+        dead: bool,
+        outstanding: u32,
+    ) {
         if self.measuring(now) {
+            let b = self.bucket_of(now);
             let s = &mut self.lbs[lb];
             if let Some(c) = s.forwarded.get_mut(backend) {
                 *c += 1;
+                s.bucket_requests[backend][b] += 1;
+                s.bucket_outstanding[backend][b] += u64::from(outstanding);
             }
             if dead {
                 s.sent_to_dead += 1;
             }
+        }
+    }
+
+    /// Balancer `lb` re-pinned `n` sessions (sticky).
+    pub fn lb_affinity_breaks(&mut self, lb: usize, now: SimTime, n: u64) {
+        if self.measuring(now) {
+            self.lbs[lb].affinity_breaks += n;
         }
     }
 
@@ -268,8 +357,12 @@ impl Recorder {
         if !self.measuring(now) {
             return;
         }
-        if let Some(h) = self.lbs[lb].latency.get_mut(backend) {
+        let b = self.bucket_of(now);
+        let s = &mut self.lbs[lb];
+        if let Some(h) = s.latency.get_mut(backend) {
             h.saturating_record(latency.as_ns().max(1));
+            s.bucket_answers[backend][b] += 1;
+            s.bucket_latency_ns[backend][b] += latency.as_ns() as f64;
         }
     }
 

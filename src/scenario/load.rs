@@ -996,6 +996,7 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
                 NodeKind::LoadBalancer(validate_lb(&mut v, &p, lb, &names, &kinds))
             }
             NodeSpec::Cache(c) => NodeKind::Cache(validate_cache(&mut v, &p, c, &names, &kinds)),
+            NodeSpec::Dns(d) => NodeKind::Dns(validate_dns(&mut v, &p, d, &names, &kinds)),
             NodeSpec::Queue(q) => {
                 if q.capacity == 0 {
                     v.err(
@@ -1023,6 +1024,8 @@ fn validate(src: &Src<'_>, spec: &ScenarioSpec) -> Result<Scenario, LoadError> {
             kind,
         });
     }
+
+    validate_pairs(&mut v, spec, &mut nodes, &names, &kinds);
 
     // Links.
     let mut links = Vec::new();
@@ -1468,8 +1471,35 @@ fn check_routes(
                     need.push((i, r, format!("nodes[{}].target", spec_index[i])));
                 }
             }
+            NodeKind::Client(c) if c.balance.is_some() => {
+                let bal = c.balance.as_ref().expect("checked");
+                for (k, &b) in bal.backends.iter().enumerate() {
+                    if b < n {
+                        need.push((
+                            i,
+                            b,
+                            format!("nodes[{}].balance.backends[{k}]", spec_index[i]),
+                        ));
+                    }
+                }
+            }
             NodeKind::Client(c) => {
-                need.push((i, c.target, format!("nodes[{}].target", spec_index[i])))
+                need.push((i, c.target, format!("nodes[{}].target", spec_index[i])));
+                match nodes.get(c.target).map(|t| &t.kind) {
+                    // A DNS client sends to every address of the record.
+                    Some(NodeKind::Dns(d)) => {
+                        for &a in &d.addresses {
+                            need.push((i, a, format!("nodes[{}].target", spec_index[i])));
+                        }
+                    }
+                    // A pair's address moves to the standby.
+                    Some(NodeKind::LoadBalancer(lb)) => {
+                        if let Some(pair) = lb.pair {
+                            need.push((i, pair.peer, format!("nodes[{}].target", spec_index[i])));
+                        }
+                    }
+                    _ => {}
+                }
             }
             NodeKind::Replica { store, .. } => {
                 for &r in &stores[*store].replicas {
@@ -1500,6 +1530,14 @@ fn check_routes(
                     if b < n {
                         need.push((i, b, format!("nodes[{}].backends[{k}]", spec_index[i])));
                     }
+                }
+                if let Some(pair) = lb.pair {
+                    need.push((i, pair.peer, format!("nodes[{}].standby", spec_index[i])));
+                }
+            }
+            NodeKind::Dns(d) => {
+                for (k, &a) in d.addresses.iter().enumerate() {
+                    need.push((i, a, format!("nodes[{}].addresses[{k}]", spec_index[i])));
                 }
             }
             NodeKind::Cache(c) => {
@@ -1540,7 +1578,6 @@ fn validate_lb(
     names: &[&str],
     kinds: &[&str],
 ) -> LoadBalancerV {
-    use crate::components::load_balancer::{ActiveCheckConfig, PassiveConfig};
     let n = lb.backends.len();
     if n == 0 {
         v.err(
@@ -1612,60 +1649,14 @@ fn validate_lb(
     if let Err(e) = lb.policy.validate() {
         v.err(&format!("{p}.policy"), e.to_string(), "");
     }
-    let health = lb.health.as_ref().map(|h| {
-        let hp = format!("{p}.health");
-        let ok_i = v.positive(&format!("{hp}.interval_ms"), h.interval_ms, "milliseconds");
-        let ok_t = v.positive(&format!("{hp}.timeout_ms"), h.timeout_ms, "milliseconds");
-        if ok_i && ok_t && h.timeout_ms > h.interval_ms {
-            v.err(&format!("{hp}.timeout_ms"), format!("the check timeout ({} ms) is longer than the interval ({} ms)", h.timeout_ms, h.interval_ms), "a check must time out before the next one is sent: use `timeout_ms` ≤ `interval_ms`");
-        }
-        if h.healthy_threshold == 0 {
-            v.err(&format!("{hp}.healthy_threshold"), "`healthy_threshold` must be at least 1", "e.g. `healthy_threshold: 2`");
-        }
-        if h.unhealthy_threshold == 0 {
-            v.err(&format!("{hp}.unhealthy_threshold"), "`unhealthy_threshold` must be at least 1", "e.g. `unhealthy_threshold: 3`");
-        }
-        ActiveCheckConfig {
-            interval_ns: SimTime::from_ms_f64(h.interval_ms).as_ns().max(1),
-            timeout_ns: SimTime::from_ms_f64(h.timeout_ms).as_ns().max(1),
-            healthy_threshold: h.healthy_threshold.max(1),
-            unhealthy_threshold: h.unhealthy_threshold.max(1),
-        }
-    });
-    let passive = lb.passive.as_ref().map(|ps| {
-        let pp = format!("{p}.passive");
-        if ps.consecutive_errors == 0 {
-            v.err(
-                &format!("{pp}.consecutive_errors"),
-                "`consecutive_errors` must be at least 1",
-                "e.g. `consecutive_errors: 5`",
-            );
-        }
-        if ps.probation_successes == 0 {
-            v.err(
-                &format!("{pp}.probation_successes"),
-                "`probation_successes` must be at least 1",
-                "",
-            );
-        }
-        if ps.max_ejection_percent > 100 {
-            v.err(
-                &format!("{pp}.max_ejection_percent"),
-                format!(
-                    "`max_ejection_percent` is a percentage in 0..=100 (got {})",
-                    ps.max_ejection_percent
-                ),
-                "",
-            );
-        }
-        v.positive(&format!("{pp}.ejection_ms"), ps.ejection_ms, "milliseconds");
-        PassiveConfig {
-            consecutive_errors: ps.consecutive_errors.max(1),
-            ejection_ns: SimTime::from_ms_f64(ps.ejection_ms).as_ns().max(1),
-            probation_successes: ps.probation_successes.max(1),
-            max_ejection_percent: ps.max_ejection_percent.min(100),
-        }
-    });
+    let health = lb
+        .health
+        .as_ref()
+        .map(|h| active_check(v, &format!("{p}.health"), h));
+    let passive = lb
+        .passive
+        .as_ref()
+        .map(|ps| passive_cfg(v, &format!("{p}.passive"), ps));
     let timeout = v.ms(&format!("{p}.timeout_ms"), lb.timeout_ms);
     let ewma_alpha = lb.ewma_alpha.unwrap_or(0.2);
     if !(ewma_alpha.is_finite() && ewma_alpha > 0.0 && ewma_alpha <= 1.0) {
@@ -1684,6 +1675,246 @@ fn validate_lb(
         passive,
         timeout,
         ewma_alpha,
+        pair: None,
+    }
+}
+
+/// Active–passive pairs: `standby` names another balancer with the same backends,
+/// in no other pair; both members get the pair (the first member's index is the
+/// virtual address).
+fn validate_pairs(
+    v: &mut V<'_, '_>,
+    spec: &ScenarioSpec,
+    nodes: &mut [Node],
+    names: &[&str],
+    kinds: &[&str],
+) {
+    use crate::components::load_balancer::HeartbeatConfig;
+    for (i, n) in spec.nodes.iter().enumerate() {
+        let NodeSpec::LoadBalancer(lb) = n else {
+            continue;
+        };
+        let p = format!("nodes[{i}]");
+        let Some(sb) = &lb.standby else {
+            if lb.heartbeat.is_some() {
+                v.err(
+                    &format!("{p}.heartbeat"),
+                    "`heartbeat` only applies to a balancer with a `standby`",
+                    "name the standby balancer with `standby: \"lb-b\"`, or remove `heartbeat`",
+                );
+            }
+            if lb.takeover_delay_ms.is_some() {
+                v.err(
+                    &format!("{p}.takeover_delay_ms"),
+                    "`takeover_delay_ms` only applies to a balancer with a `standby`",
+                    "name the standby balancer with `standby: \"lb-b\"`, or remove `takeover_delay_ms`",
+                );
+            }
+            continue;
+        };
+        let sp = format!("{p}.standby");
+        let Some(me) = names.iter().position(|x| *x == lb.name) else {
+            continue;
+        };
+        let sid = v.node_ref(&sp, sb, names);
+        if sid == usize::MAX {
+            continue;
+        }
+        if sid == me {
+            v.err(
+                &sp,
+                format!("balancer `{sb}` cannot be its own standby"),
+                "name a second `LoadBalancer(...)` with the same backends",
+            );
+            continue;
+        }
+        if kinds[sid] != "load_balancer" {
+            v.err(
+                &sp,
+                format!(
+                    "`{sb}` is a {}; a standby must be a load balancer",
+                    kinds[sid]
+                ),
+                "add `LoadBalancer(name: ...)` with the same backends and name it here",
+            );
+            continue;
+        }
+        let (mine, theirs) = match (&nodes[me].kind, &nodes[sid].kind) {
+            (NodeKind::LoadBalancer(a), NodeKind::LoadBalancer(b)) => (a.clone(), b.clone()),
+            _ => continue,
+        };
+        if mine.backends != theirs.backends {
+            v.err(
+                &sp,
+                format!(
+                    "the standby `{sb}` has other backends than `{}`",
+                    lb.name
+                ),
+                "both members of an active–passive pair balance the same backends, in the same order",
+            );
+            continue;
+        }
+        if mine.pair.is_some() || theirs.pair.is_some() {
+            v.err(
+                &sp,
+                format!(
+                    "`{}` or `{sb}` is already a member of another active–passive pair",
+                    lb.name
+                ),
+                "a balancer belongs to at most one pair",
+            );
+            continue;
+        }
+        let (hi, ht) = lb
+            .heartbeat
+            .as_ref()
+            .map_or((100.0, 300.0), |h| (h.interval_ms, h.timeout_ms));
+        let hp = format!("{p}.heartbeat");
+        let ok_i = v.positive(&format!("{hp}.interval_ms"), hi, "milliseconds");
+        let ok_t = v.positive(&format!("{hp}.timeout_ms"), ht, "milliseconds");
+        if ok_i && ok_t && ht <= hi {
+            v.err(
+                &format!("{hp}.timeout_ms"),
+                format!(
+                    "the heartbeat timeout ({ht} ms) is not longer than the interval ({hi} ms): a live active would be suspected"
+                ),
+                "use a timeout of a few intervals, e.g. `interval_ms: 100.0, timeout_ms: 300.0`",
+            );
+        }
+        let delay = lb.takeover_delay_ms.unwrap_or(0.0);
+        v.non_negative(&format!("{p}.takeover_delay_ms"), delay, "milliseconds");
+        let heartbeat = HeartbeatConfig {
+            interval_ns: SimTime::from_ms_f64(hi).as_ns().max(1),
+            timeout_ns: SimTime::from_ms_f64(ht).as_ns().max(2),
+        };
+        let takeover_delay = SimTime::from_ms_f64(delay.max(0.0));
+        for (node, peer) in [(me, sid), (sid, me)] {
+            if let NodeKind::LoadBalancer(x) = &mut nodes[node].kind {
+                x.pair = Some(PairV {
+                    vip: me,
+                    peer,
+                    heartbeat,
+                    takeover_delay,
+                });
+            }
+        }
+    }
+}
+
+/// A DNS node: addresses that answer requests, a positive TTL, optional checks.
+fn validate_dns(v: &mut V<'_, '_>, p: &str, d: &DnsSpec, names: &[&str], kinds: &[&str]) -> DnsV {
+    if d.addresses.is_empty() {
+        v.err(
+            &format!("{p}.addresses"),
+            "a DNS record needs at least one address",
+            "e.g. `addresses: [\"lb-a\", \"lb-b\"]`",
+        );
+    }
+    let mut addresses = Vec::new();
+    for (k, a) in d.addresses.iter().enumerate() {
+        let ap = format!("{p}.addresses[{k}]");
+        let id = v.node_ref(&ap, a, names);
+        if id != usize::MAX {
+            if matches!(kinds[id], "client" | "dns") {
+                v.err(
+                    &ap,
+                    format!("`{a}` is a {} and cannot answer requests", kinds[id]),
+                    "a DNS record lists load balancers or servers",
+                );
+            } else if d.addresses[..k].contains(a) {
+                v.err(&ap, format!("address `{a}` is listed twice"), "");
+            }
+        }
+        addresses.push(id);
+    }
+    v.positive(&format!("{p}.ttl_s"), d.ttl_s, "seconds");
+    let health = d
+        .health
+        .as_ref()
+        .map(|h| active_check(v, &format!("{p}.health"), h));
+    DnsV {
+        addresses,
+        ttl: SimTime::from_secs_f64(d.ttl_s.max(0.0)),
+        health,
+    }
+}
+
+/// Validate an active health-check spec at `hp`.
+fn active_check(
+    v: &mut V<'_, '_>,
+    hp: &str,
+    h: &HealthCheckSpec,
+) -> crate::components::load_balancer::ActiveCheckConfig {
+    let ok_i = v.positive(&format!("{hp}.interval_ms"), h.interval_ms, "milliseconds");
+    let ok_t = v.positive(&format!("{hp}.timeout_ms"), h.timeout_ms, "milliseconds");
+    if ok_i && ok_t && h.timeout_ms > h.interval_ms {
+        v.err(
+            &format!("{hp}.timeout_ms"),
+            format!(
+                "the check timeout ({} ms) is longer than the interval ({} ms)",
+                h.timeout_ms, h.interval_ms
+            ),
+            "a check must time out before the next one is sent: use `timeout_ms` ≤ `interval_ms`",
+        );
+    }
+    if h.healthy_threshold == 0 {
+        v.err(
+            &format!("{hp}.healthy_threshold"),
+            "`healthy_threshold` must be at least 1",
+            "e.g. `healthy_threshold: 2`",
+        );
+    }
+    if h.unhealthy_threshold == 0 {
+        v.err(
+            &format!("{hp}.unhealthy_threshold"),
+            "`unhealthy_threshold` must be at least 1",
+            "e.g. `unhealthy_threshold: 3`",
+        );
+    }
+    crate::components::load_balancer::ActiveCheckConfig {
+        interval_ns: SimTime::from_ms_f64(h.interval_ms).as_ns().max(1),
+        timeout_ns: SimTime::from_ms_f64(h.timeout_ms).as_ns().max(1),
+        healthy_threshold: h.healthy_threshold.max(1),
+        unhealthy_threshold: h.unhealthy_threshold.max(1),
+    }
+}
+
+/// Validate a passive-ejection spec at `pp`.
+fn passive_cfg(
+    v: &mut V<'_, '_>,
+    pp: &str,
+    ps: &PassiveSpec,
+) -> crate::components::load_balancer::PassiveConfig {
+    if ps.consecutive_errors == 0 {
+        v.err(
+            &format!("{pp}.consecutive_errors"),
+            "`consecutive_errors` must be at least 1",
+            "e.g. `consecutive_errors: 5`",
+        );
+    }
+    if ps.probation_successes == 0 {
+        v.err(
+            &format!("{pp}.probation_successes"),
+            "`probation_successes` must be at least 1",
+            "",
+        );
+    }
+    if ps.max_ejection_percent > 100 {
+        v.err(
+            &format!("{pp}.max_ejection_percent"),
+            format!(
+                "`max_ejection_percent` is a percentage in 0..=100 (got {})",
+                ps.max_ejection_percent
+            ),
+            "",
+        );
+    }
+    v.positive(&format!("{pp}.ejection_ms"), ps.ejection_ms, "milliseconds");
+    crate::components::load_balancer::PassiveConfig {
+        consecutive_errors: ps.consecutive_errors.max(1),
+        ejection_ns: SimTime::from_ms_f64(ps.ejection_ms).as_ns().max(1),
+        probation_successes: ps.probation_successes.max(1),
+        max_ejection_percent: ps.max_ejection_percent.min(100),
     }
 }
 
@@ -1778,9 +2009,101 @@ fn validate_client(
             first_replica += 1;
         }
     }
-    let target = match &store_target {
-        Some(t) => t.replicas[0],
-        None => {
+    let balance = c.balance.as_ref().map(|b| {
+        let bp = format!("{p}.balance");
+        if b.backends.is_empty() {
+            v.err(
+                &format!("{bp}.backends"),
+                "a smart client needs at least one backend to balance over",
+                "e.g. `balance: (backends: [\"app-1\", \"app-2\"], policy: LeastConnections)`",
+            );
+        }
+        let mut backends = Vec::new();
+        for (k, name) in b.backends.iter().enumerate() {
+            let kp = format!("{bp}.backends[{k}]");
+            let id = v.node_ref(&kp, name, names);
+            if id != usize::MAX {
+                if matches!(kinds[id], "client" | "dns") {
+                    v.err(
+                        &kp,
+                        format!(
+                            "backend `{name}` is a {} and cannot answer requests",
+                            kinds[id]
+                        ),
+                        "name servers or balancers",
+                    );
+                } else if b.backends[..k].contains(name) {
+                    v.err(&kp, format!("backend `{name}` is listed twice"), "");
+                }
+            }
+            backends.push(id);
+        }
+        let n = backends.len();
+        if !b.weights.is_empty() && b.weights.len() != n {
+            v.err(
+                &format!("{bp}.weights"),
+                format!("{} weights for {n} backends", b.weights.len()),
+                "give one weight per backend, or leave `weights` out (all 1)",
+            );
+        }
+        let weights: Vec<u32> = (0..n)
+            .map(|k| b.weights.get(k).copied().unwrap_or(1))
+            .collect();
+        if n > 0 && weights.iter().all(|&w| w == 0) {
+            v.err(
+                &format!("{bp}.weights"),
+                "every weight is 0: no backend would ever receive a request",
+                "",
+            );
+        }
+        if let Err(e) = b.policy.validate() {
+            v.err(&format!("{bp}.policy"), e.to_string(), "");
+        }
+        if matches!(
+            b.policy,
+            crate::components::load_balancer::PolicySpec::Layer7 { .. }
+        ) {
+            v.err(
+                &format!("{bp}.policy"),
+                "layer-7 routing is a balancer feature, not available to smart clients",
+                "use a LoadBalancer node for layer-7 pools",
+            );
+        }
+        let passive = b
+            .passive
+            .as_ref()
+            .map(|ps| passive_cfg(v, &format!("{bp}.passive"), ps));
+        let health = b
+            .health
+            .as_ref()
+            .map(|h| active_check(v, &format!("{bp}.health"), h));
+        ClientBalanceV {
+            backends,
+            weights,
+            policy: b.policy.clone(),
+            passive,
+            health,
+        }
+    });
+    if balance.is_some() && !c.target.is_empty() {
+        v.err(
+            &format!("{p}.target"),
+            "a smart client (`balance`) picks its backend itself and has no `target`",
+            "remove `target`, or remove `balance` to send through the target",
+        );
+    }
+    if balance.is_none() && c.target.is_empty() {
+        v.err(
+            p,
+            format!("client `{}` has no `target`", c.name),
+            "add `target: \"<node>\"` (a server, balancer, queue, store or DNS), or `balance: (...)` for a smart client",
+        );
+    }
+    let target = match (&store_target, &balance) {
+        (_, Some(b)) => b.backends.first().copied().unwrap_or(usize::MAX),
+        (_, None) if c.target.is_empty() => usize::MAX,
+        (Some(t), None) => t.replicas[0],
+        (None, None) => {
             let mut all: Vec<&str> = names.to_vec();
             for n in &spec.nodes {
                 if let NodeSpec::Store(st) = n {
@@ -1996,6 +2319,14 @@ fn validate_client(
             jitter: r.jitter,
         }
     });
+    if c.sessions == Some(0) {
+        v.err(
+            &format!("{p}.sessions"),
+            "`sessions` must be at least 1",
+            "each request belongs to one of the client's sessions, e.g. `sessions: 100`",
+        );
+    }
+    let dns = kinds.get(target) == Some(&"dns");
     ClientV {
         target,
         store: store_target,
@@ -2004,6 +2335,9 @@ fn validate_client(
         keys,
         timeout,
         retry,
+        sessions: c.sessions.unwrap_or(1).max(1),
+        balance,
+        dns,
     }
 }
 

@@ -110,6 +110,7 @@ pub const CHART_KINDS: &[&str] = &[
     "sweep",
     "scatter",
     "cache",
+    "balancers",
 ];
 
 /// A named set of overrides of the base scenario.
@@ -145,6 +146,50 @@ pub enum NodeSpec {
     Store(StoreSpec),
     LoadBalancer(LoadBalancerSpec),
     Cache(CacheSpec),
+    Dns(DnsSpec),
+}
+
+/// A DNS server holding one round-robin record: clients that target it resolve
+/// (a network round trip), cache the answer for `ttl_s` and rotate through the
+/// addresses. With `health`, addresses failing their checks leave the answer
+/// (all of them are returned if none is healthy).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSpec {
+    pub name: String,
+    /// Node names in the record (typically load balancers).
+    pub addresses: Vec<String>,
+    /// How long clients cache an answer, seconds.
+    pub ttl_s: f64,
+    /// Health checks of the addresses (default: none, dead addresses stay in the answer).
+    #[serde(default)]
+    pub health: Option<HealthCheckSpec>,
+}
+
+/// Client-side ("smart client") balancing: the client picks the backend itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientBalanceSpec {
+    pub backends: Vec<String>,
+    /// Weight per backend (default all 1).
+    #[serde(default)]
+    pub weights: Vec<u32>,
+    pub policy: crate::components::load_balancer::PolicySpec,
+    /// Passive ejection on consecutive errors or timeouts (default: none).
+    #[serde(default)]
+    pub passive: Option<PassiveSpec>,
+    /// Active health checks from this client to each backend (default: none).
+    #[serde(default)]
+    pub health: Option<HealthCheckSpec>,
+}
+
+/// Heartbeats of an active–passive balancer pair.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSpec {
+    pub interval_ms: f64,
+    /// The standby suspects the active after this long without a heartbeat.
+    pub timeout_ms: f64,
 }
 
 /// How a cache handles reads and writes (see `components::cache::component`).
@@ -260,6 +305,18 @@ pub struct LoadBalancerSpec {
     /// Smoothing factor of the per-backend latency average (default 0.2).
     #[serde(default)]
     pub ewma_alpha: Option<f64>,
+    /// Active–passive pair: this balancer starts as the active and owns the
+    /// virtual address clients send to (its own name); `standby` (another
+    /// balancer with the same backends) takes the address over when the
+    /// heartbeats stop (default: no standby).
+    #[serde(default)]
+    pub standby: Option<String>,
+    /// Heartbeats from the active to the standby (default interval 100 ms, timeout 300 ms).
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatSpec>,
+    /// Time from suspicion to owning the address (gratuitous ARP), ms (default 0).
+    #[serde(default)]
+    pub takeover_delay_ms: Option<f64>,
 }
 
 fn two_u() -> u32 {
@@ -344,6 +401,7 @@ impl NodeSpec {
             NodeSpec::Store(s) => &s.name,
             NodeSpec::LoadBalancer(l) => &l.name,
             NodeSpec::Cache(c) => &c.name,
+            NodeSpec::Dns(d) => &d.name,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -354,6 +412,7 @@ impl NodeSpec {
             NodeSpec::Store(_) => "store",
             NodeSpec::LoadBalancer(_) => "load_balancer",
             NodeSpec::Cache(_) => "cache",
+            NodeSpec::Dns(_) => "dns",
         }
     }
 }
@@ -363,7 +422,9 @@ impl NodeSpec {
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     pub name: String,
-    /// Node the requests go to.
+    /// Node the requests go to (a `Dns` node: resolve it and rotate through the
+    /// answer). Leave it out with `balance`.
+    #[serde(default)]
     pub target: String,
     pub workload: Workload,
     /// Request types; default: one type `req`, a read of 100 bytes.
@@ -382,6 +443,13 @@ pub struct ClientSpec {
     /// `Leader` for leader-based policies, `Nearest` otherwise).
     #[serde(default)]
     pub route: Option<crate::components::store::Route>,
+    /// Sessions this client carries (each request belongs to one, uniformly at
+    /// random); sticky balancing pins sessions (default 1: the client is one session).
+    #[serde(default)]
+    pub sessions: Option<u32>,
+    /// Smart client: pick the backend here with a balancing policy, no balancer node.
+    #[serde(default)]
+    pub balance: Option<ClientBalanceSpec>,
 }
 
 /// Arrival process.

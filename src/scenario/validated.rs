@@ -58,6 +58,37 @@ pub enum NodeKind {
     },
     LoadBalancer(LoadBalancerV),
     Cache(CacheV),
+    Dns(DnsV),
+}
+
+/// A DNS server with one round-robin record.
+#[derive(Clone, Debug)]
+pub struct DnsV {
+    /// Node indices in the record.
+    pub addresses: Vec<usize>,
+    pub ttl: SimTime,
+    pub health: Option<crate::components::load_balancer::ActiveCheckConfig>,
+}
+
+/// The active–passive pair a balancer belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct PairV {
+    /// The virtual address: the node index of the pair's first (initially active) member.
+    pub vip: usize,
+    /// The other member.
+    pub peer: usize,
+    pub heartbeat: crate::components::load_balancer::HeartbeatConfig,
+    pub takeover_delay: SimTime,
+}
+
+/// Client-side balancing.
+#[derive(Clone, Debug)]
+pub struct ClientBalanceV {
+    pub backends: Vec<usize>,
+    pub weights: Vec<u32>,
+    pub policy: crate::components::load_balancer::PolicySpec,
+    pub passive: Option<crate::components::load_balancer::PassiveConfig>,
+    pub health: Option<crate::components::load_balancer::ActiveCheckConfig>,
 }
 
 /// A cache node (see `components::cache::component`).
@@ -98,6 +129,8 @@ pub struct LoadBalancerV {
     pub passive: Option<crate::components::load_balancer::PassiveConfig>,
     pub timeout: Option<SimTime>,
     pub ewma_alpha: f64,
+    /// Member of an active–passive pair (both members carry it).
+    pub pair: Option<PairV>,
 }
 
 /// A replicated store group.
@@ -129,6 +162,7 @@ impl NodeKind {
             NodeKind::Replica { .. } => "replica",
             NodeKind::LoadBalancer(_) => "load_balancer",
             NodeKind::Cache(_) => "cache",
+            NodeKind::Dns(_) => "dns",
         }
     }
 }
@@ -150,6 +184,12 @@ pub struct ClientV {
     pub keys: KeysV,
     pub timeout: Option<SimTime>,
     pub retry: Option<RetryV>,
+    /// Sessions carried (≥ 1); a request's session is one of them at random.
+    pub sessions: u32,
+    /// Smart client: balance over these backends itself (`target` is unused).
+    pub balance: Option<ClientBalanceV>,
+    /// `target` is a DNS node: resolve, cache for the TTL, rotate.
+    pub dns: bool,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -7,6 +7,7 @@ pub mod world;
 
 use crate::components::cache::Cache;
 use crate::components::client::Client;
+use crate::components::dns::Dns;
 use crate::components::faults::FaultInjector;
 use crate::components::load_balancer::LoadBalancer;
 use crate::components::mq::MessageQueue;
@@ -32,7 +33,16 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
             NodeKind::Server(s) => Some(rec.add_node(&node.name, "server", s.workers, true)),
             NodeKind::Queue(q) => Some(rec.add_node(&node.name, "queue", q.consumers, true)),
             NodeKind::Cache(_) => Some(rec.add_node(&node.name, "cache", 1, true)),
-            NodeKind::Client(_) | NodeKind::Replica { .. } => None,
+            NodeKind::Client(c) => c.balance.as_ref().map(|b| {
+                let names = b
+                    .backends
+                    .iter()
+                    .map(|&x| sc.nodes.get(x).map(|n| n.name.clone()).unwrap_or_default())
+                    .collect();
+                rec.add_lb(&node.name, names)
+            }),
+            NodeKind::Dns(_) => Some(rec.add_dns(&node.name)),
+            NodeKind::Replica { .. } => None,
             NodeKind::LoadBalancer(lb) => {
                 let names = lb
                     .backends
@@ -48,7 +58,22 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         .iter()
         .map(|node| matches!(node.kind, NodeKind::Cache(_)).then(|| rec.add_cache(&node.name)))
         .collect();
+    // Active–passive pairs: the first member owns the address at the start.
+    let mut vips = std::collections::BTreeMap::new();
+    let mut vip_member = std::collections::BTreeMap::new();
+    for (i, node) in sc.nodes.iter().enumerate() {
+        if let NodeKind::LoadBalancer(lb) = &node.kind
+            && let Some(pair) = lb.pair
+        {
+            vip_member.insert(i as u32, pair.vip as u32);
+            if pair.vip == i {
+                vips.insert(i as u32, (i as u32, rec.add_vip(&node.name)));
+            }
+        }
+    }
     let world = SimWorld {
+        vips,
+        vip_member,
         net: Network::new(seed, n + 1, &sc.links, sc.default_link.as_ref()).with_endpoints_only(
             sc.nodes
                 .iter()
@@ -69,8 +94,18 @@ pub fn build(sc: &Scenario, seed: u64) -> Sim<Msg, SimWorld> {
         let id = match &node.kind {
             NodeKind::Client(c) => {
                 client_index += 1;
-                sim.add(&node.name, Box::new(Client::new(c.clone(), client_index)))
+                sim.add(
+                    &node.name,
+                    Box::new(
+                        Client::new(c.clone(), client_index)
+                            .with_balance_metric(metric_ids[i].unwrap_or(0)),
+                    ),
+                )
             }
+            NodeKind::Dns(d) => sim.add(
+                &node.name,
+                Box::new(Dns::new(d.clone(), metric_ids[i].unwrap_or(0))),
+            ),
             NodeKind::Server(s) => sim.add(
                 &node.name,
                 Box::new(Server::new(s.clone(), metric_ids[i].unwrap_or(0))),
@@ -199,6 +234,34 @@ fn nan() -> f64 {
     f64::NAN
 }
 
+/// One balancer's (or smart client's) per-backend time series, for
+/// `balancers.csv` and the backend-share chart.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BalancerSeries {
+    pub name: String,
+    pub backends: Vec<String>,
+    /// Per backend, per bucket: requests sent.
+    pub requests: Vec<Vec<u64>>,
+    /// Per backend, per bucket: mean outstanding requests at that backend seen by
+    /// the requests sent (NaN without requests).
+    pub outstanding_mean: Vec<Vec<f64>>,
+    /// Per backend, per bucket: mean balancer-to-backend-and-back latency of the
+    /// answers received (ms, NaN without answers).
+    pub latency_ms_mean: Vec<Vec<f64>>,
+}
+
+impl BalancerSeries {
+    /// Backend `b`'s share of this balancer's requests in bucket `t` (NaN without requests).
+    pub fn share(&self, b: usize, t: usize) -> f64 {
+        let total: u64 = self.requests.iter().filter_map(|r| r.get(t)).sum();
+        if total == 0 {
+            f64::NAN
+        } else {
+            self.requests[b].get(t).copied().unwrap_or(0) as f64 / total as f64
+        }
+    }
+}
+
 /// Per node summary.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeSummary {
@@ -251,6 +314,9 @@ pub struct RunResult {
     /// Periods with two or more leaders of one store accepting writes.
     #[serde(default)]
     pub split_brain: Vec<SplitBrainSpan>,
+    /// Per balancer (and smart client): per-backend requests, outstanding and latency per bucket.
+    #[serde(default)]
+    pub balancers: Vec<BalancerSeries>,
 }
 
 /// A replica's leadership of its store: from becoming leader (elected or
@@ -301,13 +367,18 @@ pub fn offered_load(sc: &Scenario) -> Vec<Option<f64>> {
 /// rate) and through balancers in proportion to backend weights — the long-run
 /// split of round robin, random, hashing and, for identical backends, of the
 /// load-aware policies (which shift load away from slow backends, so for those it
-/// is an estimate).
+/// is an estimate). An active–passive pair's load is the first (active) member's,
+/// the standby's is 0 until a takeover; a smart client splits its own load like a
+/// balancer (by weights); a DNS record splits its clients' load evenly over its
+/// addresses (round-robin rotation while all are up).
 pub fn offered_load_explained(sc: &Scenario) -> Vec<Result<f64, &'static str>> {
     use crate::components::load_balancer::{PolicySpec, RouteMatch};
     use crate::scenario::spec::OpSpec;
     const CLOSED: &str = "closed loop: the rate depends on response times";
     const KEYS: &str = "behind layer-7 key-range routing: the split depends on the keys";
     const CACHE: &str = "behind a cache: it sees the misses, which depend on the hit ratio";
+    const DNS: &str =
+        "a DNS server: clients query it once per TTL; their requests go to its addresses";
     let n = sc.nodes.len();
     let nc = sc.classes.len().max(1);
     // Per (node, class): rate per second, and the first reason it is unknown.
@@ -341,16 +412,38 @@ pub fn offered_load_explained(sc: &Scenario) -> Vec<Result<f64, &'static str>> {
                     )
                 }
             };
-            let mut prev = 0.0;
-            for m in &c.mix {
-                let k = c.target * nc + usize::from(m.class).min(nc - 1);
-                match r {
-                    Some(r) => direct[k] += r * (m.cum_weight - prev),
-                    None => {
-                        why[k].get_or_insert(CLOSED);
-                    }
+            // A smart client splits its load itself, in proportion to the weights.
+            let dests: Vec<(usize, f64)> = match &c.balance {
+                Some(b) => {
+                    let total: f64 = b.weights.iter().map(|&w| f64::from(w)).sum();
+                    b.backends
+                        .iter()
+                        .zip(&b.weights)
+                        .filter(|(x, _)| **x < n)
+                        .map(|(&x, &w)| {
+                            let share = if total > 0.0 {
+                                f64::from(w) / total
+                            } else {
+                                1.0 / b.backends.len() as f64
+                            };
+                            (x, share)
+                        })
+                        .collect()
                 }
-                prev = m.cum_weight;
+                None => vec![(c.target, 1.0)],
+            };
+            for &(dest, share) in &dests {
+                let mut prev = 0.0;
+                for m in &c.mix {
+                    let k = dest * nc + usize::from(m.class).min(nc - 1);
+                    match r {
+                        Some(r) => direct[k] += r * share * (m.cum_weight - prev),
+                        None => {
+                            why[k].get_or_insert(CLOSED);
+                        }
+                    }
+                    prev = m.cum_weight;
+                }
             }
         }
     }
@@ -427,6 +520,12 @@ pub fn offered_load_explained(sc: &Scenario) -> Vec<Result<f64, &'static str>> {
                 (e, None)
             }
             NodeKind::Cache(c) => (vec![(c.origin, 0.0)], Some(CACHE)),
+            // DNS round robin: each client rotates through the answer, an even split
+            // while every address is up (health checks change it after a failure).
+            NodeKind::Dns(d) => {
+                let share = 1.0 / d.addresses.len().max(1) as f64;
+                (d.addresses.iter().map(|&a| (a, share)).collect(), None)
+            }
             _ => (Vec::new(), None),
         }
     };
@@ -470,12 +569,15 @@ pub fn offered_load_explained(sc: &Scenario) -> Vec<Result<f64, &'static str>> {
         cur_why = next_why;
     }
     (0..n)
-        .map(
-            |i| match why[i * nc..(i + 1) * nc].iter().find_map(|w| *w) {
+        .map(|i| {
+            if matches!(sc.nodes[i].kind, NodeKind::Dns(_)) {
+                return Err(DNS);
+            }
+            match why[i * nc..(i + 1) * nc].iter().find_map(|w| *w) {
                 Some(r) => Err(r),
                 None => Ok(total[i * nc..(i + 1) * nc].iter().sum()),
-            },
-        )
+            }
+        })
         .collect()
 }
 
@@ -523,7 +625,7 @@ pub fn predictions(sc: &Scenario) -> Vec<(Option<f64>, Option<Prediction>)> {
             }
             NodeKind::Client(_) | NodeKind::Replica { .. } => (None, None),
             NodeKind::LoadBalancer(_) => (lam[i], None),
-            NodeKind::Cache(_) => (lam[i], None),
+            NodeKind::Cache(_) | NodeKind::Dns(_) => (lam[i], None),
         })
         .collect()
 }
@@ -742,6 +844,58 @@ fn lb_metrics(m: &mut Vec<(String, f64)>, rec: &crate::metrics::Recorder) {
             lb.backend_timeouts as f64,
         ));
         m.push((format!("lb.{}.lost_crash", lb.name), lb.lost_crash as f64));
+        m.push((
+            format!("lb.{}.affinity_breaks", lb.name),
+            lb.affinity_breaks as f64,
+        ));
+    }
+    let mean_s = |v: &[u64]| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().map(|&d| d as f64).sum::<f64>() / v.len() as f64 / 1e9
+        }
+    };
+    for v in &rec.vips {
+        m.push((
+            format!("vip.{}.takeovers", v.name),
+            v.takeover_ns.len() as f64,
+        ));
+        m.push((
+            format!("vip.{}.takeover_s_mean", v.name),
+            mean_s(&v.takeover_ns),
+        ));
+        m.push((
+            format!("vip.{}.takeover_s_max", v.name),
+            v.takeover_ns
+                .iter()
+                .max()
+                .map_or(f64::NAN, |&x| x as f64 / 1e9),
+        ));
+        m.push((
+            format!("vip.{}.false_takeovers", v.name),
+            v.false_takeovers as f64,
+        ));
+        m.push((format!("vip.{}.lost_requests", v.name), v.lost as f64));
+    }
+    for d in &rec.dns {
+        m.push((format!("dns.{}.queries", d.name), d.queries as f64));
+        m.push((
+            format!("dns.{}.detect_s_mean", d.name),
+            mean_s(&d.detect_ns),
+        ));
+    }
+    // Totals with the same name in every variant (for tables and bars across
+    // balancer set-ups): requests lost inside crashed balancers (in flight) or
+    // sent to a pair's crashed owner, and sessions re-pinned.
+    if !rec.lbs.is_empty() || !rec.vips.is_empty() {
+        let lost: u64 = rec.lbs.iter().map(|l| l.lost_crash).sum::<u64>()
+            + rec.vips.iter().map(|v| v.lost).sum::<u64>();
+        m.push(("balancer_lost_requests".into(), lost as f64));
+        m.push((
+            "affinity_breaks".into(),
+            rec.lbs.iter().map(|l| l.affinity_breaks).sum::<u64>() as f64,
+        ));
     }
 }
 
@@ -1262,6 +1416,30 @@ fn summarize(
         cdf,
         verdicts: Vec::new(),
         exported: Vec::new(),
+        balancers: rec
+            .lbs
+            .iter()
+            .map(|l| {
+                let div = |a: f64, n: u64| if n > 0 { a / n as f64 } else { f64::NAN };
+                BalancerSeries {
+                    name: l.name.clone(),
+                    backends: l.backends.clone(),
+                    requests: l.bucket_requests.clone(),
+                    outstanding_mean: l
+                        .bucket_outstanding
+                        .iter()
+                        .zip(&l.bucket_requests)
+                        .map(|(o, r)| o.iter().zip(r).map(|(&o, &r)| div(o as f64, r)).collect())
+                        .collect(),
+                    latency_ms_mean: l
+                        .bucket_latency_ns
+                        .iter()
+                        .zip(&l.bucket_answers)
+                        .map(|(s, n)| s.iter().zip(n).map(|(&s, &n)| div(s / 1e6, n)).collect())
+                        .collect(),
+                }
+            })
+            .collect(),
         caches: rec
             .caches
             .iter()

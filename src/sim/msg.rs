@@ -86,6 +86,18 @@ pub enum Msg {
         value: i64,
         size_bytes: u32,
     },
+    /// From the active member of a balancer pair to the standby.
+    Heartbeat,
+    /// A client asks a DNS node for its record.
+    DnsQuery {
+        id: u64,
+    },
+    /// The record's addresses (node ids) and how long to cache them.
+    DnsAnswer {
+        id: u64,
+        addresses: Vec<u32>,
+        ttl_ns: u64,
+    },
 }
 
 impl Msg {
@@ -100,6 +112,8 @@ impl Msg {
             Msg::Peer(p) => p.size_bytes(),
             Msg::HealthCheck { .. } | Msg::HealthReply { .. } => 64,
             Msg::CachePush { size_bytes, .. } => *size_bytes,
+            Msg::Heartbeat | Msg::DnsQuery { .. } => 64,
+            Msg::DnsAnswer { addresses, .. } => 64 + 16 * addresses.len() as u32,
         }
     }
 }

@@ -841,7 +841,12 @@ impl Component<Msg, SimWorld> for Cache {
                 value,
                 size_bytes,
             } => self.on_push(ctx, key, value, size_bytes),
-            Msg::Job { .. } | Msg::JobAck { .. } | Msg::Peer(_) => {}
+            Msg::Job { .. }
+            | Msg::JobAck { .. }
+            | Msg::Peer(_)
+            | Msg::Heartbeat
+            | Msg::DnsQuery { .. }
+            | Msg::DnsAnswer { .. } => {}
         }
     }
 

@@ -7,8 +7,18 @@
 //! component only feeds them and acts on their answers. It must not touch
 //! another component's state: what it knows of backends comes from messages
 //! (and, for metrics only, from the crash timeline in the world).
+//!
+//! Active–passive pair: both members carry the pair's config. The member that
+//! owns the virtual address (the world's address table, one owner per address)
+//! sends a heartbeat to the other every interval; the other runs a
+//! [`HeartbeatDetector`], checks it exactly at each deadline and, once it
+//! suspects the owner, claims the address after the takeover delay (if still
+//! suspected). Requests in flight at a crashed member are lost with it. A member
+//! that restarts, or that finds at a heartbeat round that the address moved,
+//! becomes the standby: it never takes the address back while the owner's
+//! heartbeats arrive (no preemption).
 
-use super::health::{ActiveHealth, PassiveHealth};
+use super::health::{ActiveHealth, HeartbeatDetector, PassiveHealth, PeerStatus};
 use super::policy::{BackendView, Balancer, LatencyEwma, RequestInfo};
 use crate::detrand::FastMap;
 use crate::engine::{Component, NodeId, SimTime};
@@ -16,6 +26,7 @@ use crate::scenario::spec::OpSpec;
 use crate::scenario::validated::LoadBalancerV;
 use crate::sim::msg::{Msg, NO_REDIRECT, Request, Response, Status};
 use crate::sim::world::{Ctx, SimWorld};
+use rand::Rng;
 use std::any::Any;
 
 const KIND_SHIFT: u32 = 60;
@@ -28,6 +39,12 @@ const T_CHECK_TIMEOUT: u64 = 1;
 const T_REQ_TIMEOUT: u64 = 2;
 /// Timer: a passive ejection may have ended.
 const T_PASSIVE: u64 = 3;
+/// Timer: pair heartbeat round (the owner of the address sends one).
+const T_HEARTBEAT: u64 = 4;
+/// Timer: the standby's heartbeat deadline.
+const T_HB_DEADLINE: u64 = 5;
+/// Timer: the takeover delay after suspicion has passed.
+const T_TAKEOVER: u64 = 6;
 /// Backend index bits in a health-check id (the rest is a sequence number).
 const BACKEND_BITS: u32 = 16;
 const BACKEND_MASK: u64 = (1 << BACKEND_BITS) - 1;
@@ -66,6 +83,12 @@ pub struct LoadBalancer {
     detected: Vec<bool>,
     events_seen: usize,
     transitions: Vec<super::health::Transition>,
+    /// Session re-pins already recorded.
+    breaks_seen: u64,
+    /// Active–passive pair: the standby's failure detector on the owner's heartbeats.
+    detector: Option<HeartbeatDetector>,
+    /// Whether this member owned the address at its last look.
+    was_owner: bool,
 }
 
 impl LoadBalancer {
@@ -110,6 +133,9 @@ impl LoadBalancer {
             detected: vec![false; n],
             events_seen: 0,
             transitions: Vec::new(),
+            breaks_seen: 0,
+            detector: None,
+            was_owner: false,
             backends,
             cfg,
         };
@@ -210,12 +236,22 @@ impl LoadBalancer {
                 bytes,
             },
         );
+        let breaks = self.policy.stats().affinity_breaks;
+        if breaks > self.breaks_seen {
+            ctx.world
+                .rec
+                .lb_affinity_breaks(self.metric, ctx.now, breaks - self.breaks_seen);
+            self.breaks_seen = breaks;
+        }
+        let outstanding = self.views[b].active;
         let v = &mut self.views[b];
         v.active += 1;
         v.outstanding_bytes += bytes;
         self.sync_timeline(ctx);
         let dead = self.dead_since[b].is_some();
-        ctx.world.rec.lb_forwarded(self.metric, b, ctx.now, dead);
+        ctx.world
+            .rec
+            .lb_forwarded(self.metric, b, ctx.now, dead, outstanding);
         let mut fwd = req;
         fwd.id = id;
         ctx.send(self.backends[b], Msg::Request(fwd));
@@ -350,6 +386,102 @@ impl LoadBalancer {
         }
     }
 
+    /// Whether this member owns the pair's address now.
+    fn owns_vip(&self, ctx: &Ctx<'_>) -> bool {
+        self.cfg
+            .pair
+            .is_some_and(|p| ctx.world.vip_owner(p.vip as u32) == ctx.me.0)
+    }
+
+    /// Start (or restart) pair duty: heartbeats at a random phase; a member that
+    /// does not own the address watches the owner's heartbeats.
+    fn start_pair(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(pair) = self.cfg.pair else { return };
+        let phase = ctx.rng.random_range(0..pair.heartbeat.interval_ns.max(1));
+        ctx.set_timer(SimTime(phase), T_HEARTBEAT << KIND_SHIFT);
+        self.was_owner = self.owns_vip(ctx);
+        if !self.was_owner {
+            self.become_standby(ctx);
+        }
+    }
+
+    fn become_standby(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(pair) = self.cfg.pair else { return };
+        let d = HeartbeatDetector::new(pair.heartbeat, ctx.now.as_ns()).ok();
+        if let Some(d) = &d {
+            ctx.set_timer(
+                SimTime(d.deadline_ns().saturating_sub(ctx.now.as_ns())),
+                T_HB_DEADLINE << KIND_SHIFT,
+            );
+        }
+        self.detector = d;
+    }
+
+    fn heartbeat_tick(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(pair) = self.cfg.pair else { return };
+        let owner = self.owns_vip(ctx);
+        if owner {
+            ctx.send(NodeId(pair.peer as u32), Msg::Heartbeat);
+        } else if self.was_owner {
+            // The peer took the address over (it suspected this member): stand by.
+            self.become_standby(ctx);
+        }
+        self.was_owner = owner;
+        ctx.set_timer(
+            SimTime(pair.heartbeat.interval_ns),
+            T_HEARTBEAT << KIND_SHIFT,
+        );
+    }
+
+    /// The standby checks its detector at each deadline (exactly when it can expire).
+    fn heartbeat_deadline(&mut self, ctx: &mut Ctx<'_>) {
+        if self.owns_vip(ctx) {
+            self.detector = None;
+            return;
+        }
+        let Some(pair) = self.cfg.pair else { return };
+        let Some(d) = self.detector.as_mut() else {
+            return;
+        };
+        let now = ctx.now.as_ns();
+        if d.check(now) == Some(PeerStatus::Suspected) {
+            ctx.set_timer(pair.takeover_delay, T_TAKEOVER << KIND_SHIFT);
+        } else if d.status() == PeerStatus::Alive {
+            ctx.set_timer(
+                SimTime(d.deadline_ns().saturating_sub(now).max(1)),
+                T_HB_DEADLINE << KIND_SHIFT,
+            );
+        }
+    }
+
+    fn on_heartbeat(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now.as_ns();
+        if let Some(d) = self.detector.as_mut()
+            && d.on_heartbeat(now) == Some(PeerStatus::Alive)
+        {
+            // The owner is back before the takeover: keep watching.
+            let deadline = d.deadline_ns();
+            ctx.set_timer(
+                SimTime(deadline.saturating_sub(now).max(1)),
+                T_HB_DEADLINE << KIND_SHIFT,
+            );
+        }
+    }
+
+    /// The takeover delay passed: claim the address if the owner is still suspected.
+    fn takeover(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(pair) = self.cfg.pair else { return };
+        if self
+            .detector
+            .as_ref()
+            .is_some_and(|d| d.status() == PeerStatus::Suspected)
+        {
+            ctx.world.claim_vip(pair.vip as u32, ctx.me.0, ctx.now);
+            self.detector = None;
+            self.was_owner = true;
+        }
+    }
+
     /// Reset volatile state (at a crash of the balancer itself).
     fn reset(&mut self) {
         self.inflight.clear();
@@ -364,6 +496,7 @@ impl LoadBalancer {
 impl Component<Msg, SimWorld> for LoadBalancer {
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         self.check_tick(ctx);
+        self.start_pair(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, msg: Msg) {
@@ -377,7 +510,17 @@ impl Component<Msg, SimWorld> for LoadBalancer {
             }
             // A balancer behind a balancer answers checks too.
             Msg::HealthCheck { id } => ctx.send(from, Msg::HealthReply { id }),
-            Msg::Job { .. } | Msg::JobAck { .. } | Msg::Peer(_) | Msg::CachePush { .. } => {}
+            Msg::Heartbeat => {
+                if self.cfg.pair.is_some_and(|p| p.peer as u32 == from.0) {
+                    self.on_heartbeat(ctx);
+                }
+            }
+            Msg::Job { .. }
+            | Msg::JobAck { .. }
+            | Msg::Peer(_)
+            | Msg::CachePush { .. }
+            | Msg::DnsQuery { .. }
+            | Msg::DnsAnswer { .. } => {}
         }
     }
 
@@ -387,6 +530,9 @@ impl Component<Msg, SimWorld> for LoadBalancer {
             T_CHECK_TICK => self.check_tick(ctx),
             T_CHECK_TIMEOUT => self.on_check_answer(ctx, low, false),
             T_REQ_TIMEOUT => self.on_request_timeout(ctx, low),
+            T_HEARTBEAT => self.heartbeat_tick(ctx),
+            T_HB_DEADLINE => self.heartbeat_deadline(ctx),
+            T_TAKEOVER => self.takeover(ctx),
             T_PASSIVE if self.passive.is_some() => {
                 let was = self.health_snapshot();
                 if let Some(p) = self.passive.as_mut() {
@@ -410,6 +556,10 @@ impl Component<Msg, SimWorld> for LoadBalancer {
         // Timers died with the crash: restart the check schedule and any re-admission.
         self.check_tick(ctx);
         self.schedule_passive(ctx);
+        // A member back from a crash never reclaims the address: if its peer took
+        // it over, it comes back as the standby (no preemption).
+        self.detector = None;
+        self.start_pair(ctx);
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -432,6 +582,7 @@ mod tests {
             passive: None,
             timeout: None,
             ewma_alpha: 0.2,
+            pair: None,
         }
     }
 
