@@ -251,7 +251,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                     label_of(info, vi)
                 },
                 x_label: "simulated time (s)".into(),
-                y_label: "requests per second".into(),
+                y_label: "requests / s".into(),
                 series: vec![
                     Series {
                         name: "ok".into(),
@@ -391,7 +391,7 @@ pub fn stage_charts(st: &Staging, info: &ScenarioInfo, runs: &[RunRecord]) -> io
                     label_of(info, vi)
                 },
                 x_label: "simulated time (s)".into(),
-                y_label: "stale reads per s / divergent keys".into(),
+                y_label: "stale reads/s, divergent".into(),
                 series: vec![
                     Series {
                         name: "stale reads per s".into(),
@@ -855,7 +855,7 @@ fn balancer_charts(
                 label_of(info, vi)
             },
             x_label: "simulated time (s)".into(),
-            y_label: "share of requests (fraction)".into(),
+            y_label: "share".into(),
             series,
             shades: panel_shades(info, &with, vi),
             log_y: false,
