@@ -304,6 +304,7 @@ bad_files! {
     balancer_that_is_its_own_standby_is_rejected => "lb-standby-itself.ron",
     pair_members_with_other_backends_are_rejected => "lb-standby-other-backends.ron",
     heartbeat_timeout_not_above_interval_is_rejected => "lb-heartbeat-timeout-too-short.ron",
+    session_sync_without_pair_or_sticky_policy_is_rejected => "lb-sync-sessions-misplaced.ron",
     unknown_dns_address_is_reported => "dns-unknown-address.ron",
     smart_client_without_backends_is_rejected => "smart-client-no-backends.ron",
     unknown_cache_origin_is_reported => "cache-unknown-origin.ron",

@@ -356,6 +356,7 @@ fn lb_failover_scenario_ranks_the_set_ups() {
     // 10 s outage (availability ≈ 2/3 of the requests), DNS round robin loses
     // about (δ + T/2)·λ/2 ≈ 280 requests, the pair ≈ 60, smart clients none to
     // the balancer crash; the sticky pair breaks ≈ 50 sessions when app-2 dies.
+    // (`sticky-pair` with and without session-table sync is checked below.)
     let loaded = capsim::scenario::load_file(Path::new("scenarios/lb-failover.ron"))
         .unwrap_or_else(|e| panic!("{e}"));
     let get = |name: &str| {
@@ -387,6 +388,24 @@ fn lb_failover_scenario_ranks_the_set_ups() {
     );
     let breaks = metric(&sticky, "affinity_breaks");
     assert!((35.0..=55.0).contains(&breaks), "sticky breaks {breaks}");
+    // Without the table the takeover at 10 s moves ≈ 3/4 of the 200 sessions
+    // on top of the breaks; with `sync_sessions` only the breaks move sessions.
+    let moves = metric(&sticky, "session_moves");
+    assert!(
+        (breaks + 120.0..=breaks + 180.0).contains(&moves),
+        "sticky moves {moves}, breaks {breaks}"
+    );
+    let synced = get("sticky-pair-synced");
+    let moves_synced = metric(&synced, "session_moves");
+    let breaks_synced = metric(&synced, "affinity_breaks");
+    assert_eq!(
+        moves_synced, breaks_synced,
+        "synced pair moves only broken sessions"
+    );
+    assert!(
+        (35.0..=55.0).contains(&breaks_synced),
+        "synced breaks {breaks_synced}"
+    );
     assert!(
         smart.balancers.len() >= 4,
         "smart clients record per-backend series"
@@ -476,5 +495,61 @@ fn smart_client_health_checks_detect_a_crash_at_the_derived_time() {
         // ≈ 100/s × 0.3 s / 2 = 15 requests went to b1 before the ejection.
         let lost = metric(&r, "timeouts");
         assert!((3.0..=35.0).contains(&lost), "seed {seed}: {lost} timeouts");
+    }
+}
+
+#[test]
+fn a_synced_pair_keeps_sticky_sessions_across_takeovers() {
+    // One client with 200 sessions (200 req/s) → sticky pair (round robin for a
+    // session's first request) → 4 backends, every link 1 ms. `lb` crashes at
+    // 3 s and restarts at 4 s (as the standby); `lb-b` crashes at 6 s, so `lb`
+    // takes the address back at ≈ 6.3 s. No backend fails: every session move is
+    // caused by a takeover.
+    //
+    // Without the table, the new owner pins each session afresh, round robin in
+    // the order the sessions show up: a session lands on its old backend with
+    // probability ≈ 1/4, so each takeover moves ≈ 3/4 × 200 = 150 sessions
+    // (binomial sd ≈ 6), ≈ 300 for both. With `sync_sessions` each pin reaches
+    // the standby 1 ms after it is made, and the restarted `lb` asks `lb-b` for
+    // the whole table: no session moves at all.
+    let text = |sync: bool| {
+        format!(
+            r#"Scenario(
+    name: "sticky-sync",
+    duration_s: 10.0,
+    warmup: Seconds(1.0),
+    nodes: [
+        Client(name: "c", target: "lb", workload: Poisson(rate_per_s: 200.0), timeout_ms: 200.0, sessions: 200),
+        LoadBalancer(name: "lb", backends: ["b0", "b1", "b2", "b3"], policy: Sticky(inner: RoundRobin),
+            standby: "lb-b", heartbeat: (interval_ms: 100.0, timeout_ms: 300.0), sync_sessions: {sync}),
+        LoadBalancer(name: "lb-b", backends: ["b0", "b1", "b2", "b3"], policy: Sticky(inner: RoundRobin)),
+        Server(name: "b0", workers: 4, service: Exponential(mean_ms: 1.0)),
+        Server(name: "b1", workers: 4, service: Exponential(mean_ms: 1.0)),
+        Server(name: "b2", workers: 4, service: Exponential(mean_ms: 1.0)),
+        Server(name: "b3", workers: 4, service: Exponential(mean_ms: 1.0)),
+    ],
+    default_link: (latency: Constant(ms: 1.0)),
+    faults: [
+        (at_s: 3.0, for_s: 1.0, action: Crash(node: "lb")),
+        (at_s: 6.0, action: Crash(node: "lb-b")),
+    ],
+)"#
+        )
+    };
+    for seed in 1..=3 {
+        let plain = run(&text(false), seed);
+        let synced = run(&text(true), seed);
+        let moves = metric(&plain, "session_moves");
+        let moves_synced = metric(&synced, "session_moves");
+        println!("seed {seed}: {moves} session moves without sync, {moves_synced} with");
+        assert_eq!(metric(&plain, "vip.lb.takeovers"), 2.0);
+        assert_eq!(metric(&synced, "vip.lb.takeovers"), 2.0);
+        assert!(
+            (250.0..=350.0).contains(&moves),
+            "seed {seed}: {moves} moves without sync (expected ≈ 300)"
+        );
+        assert_eq!(moves_synced, 0.0, "seed {seed}: sessions moved with sync");
+        // Re-pins are counted per balancer only when a backend fails: none here.
+        assert_eq!(metric(&plain, "affinity_breaks"), 0.0);
     }
 }

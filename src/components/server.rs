@@ -327,7 +327,9 @@ impl Component<Msg, SimWorld> for Server {
             | Msg::CachePush { .. }
             | Msg::Heartbeat
             | Msg::DnsQuery { .. }
-            | Msg::DnsAnswer { .. } => {}
+            | Msg::DnsAnswer { .. }
+            | Msg::SessionPins(_)
+            | Msg::SessionResync => {}
         }
     }
 

@@ -167,6 +167,14 @@ pub struct Recorder {
     pub vips: Vec<VipStats>,
     /// DNS nodes.
     pub dns: Vec<DnsStats>,
+    /// Sticky sessions: the backend node that received each session's last
+    /// request, whichever balancer sent it (lookup only).
+    session_backend: crate::detrand::FastMap<u64, u32>,
+    /// Requests of a sticky session that reached another backend than the
+    /// session's previous request (measured interval), and whether any balancer
+    /// reported sticky routing at all.
+    pub session_moves: u64,
+    pub sticky_routing: bool,
 }
 
 /// One active–passive pair's virtual address.
@@ -265,6 +273,23 @@ impl Recorder {
             vips: Vec::new(),
             dns: Vec::new(),
             caches: Vec::new(),
+            session_backend: Default::default(),
+            session_moves: 0,
+            sticky_routing: false,
+        }
+    }
+
+    /// A sticky balancer sent a request of `session` to `backend` (a node id).
+    /// A session whose previous request went to another backend moved: its
+    /// server-side state is gone, whether its balancer re-pinned it (backend
+    /// down) or another balancer, without the table, pinned it afresh.
+    pub fn session_routed(&mut self, now: SimTime, session: u64, backend: u32) {
+        self.sticky_routing = true;
+        if let Some(prev) = self.session_backend.insert(session, backend)
+            && prev != backend
+            && self.measuring(now)
+        {
+            self.session_moves += 1;
         }
     }
 

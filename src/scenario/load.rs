@@ -1710,6 +1710,13 @@ fn validate_pairs(
                     "name the standby balancer with `standby: \"lb-b\"`, or remove `takeover_delay_ms`",
                 );
             }
+            if lb.sync_sessions {
+                v.err(
+                    &format!("{p}.sync_sessions"),
+                    "`sync_sessions` only applies to a balancer with a `standby`",
+                    "name the standby balancer with `standby: \"lb-b\"`, or remove `sync_sessions`",
+                );
+            }
             continue;
         };
         let sp = format!("{p}.standby");
@@ -1788,6 +1795,22 @@ fn validate_pairs(
             timeout_ns: SimTime::from_ms_f64(ht).as_ns().max(2),
         };
         let takeover_delay = SimTime::from_ms_f64(delay.max(0.0));
+        if lb.sync_sessions {
+            let sticky = |k: &NodeKind| {
+                matches!(k, NodeKind::LoadBalancer(x)
+                    if matches!(x.policy, crate::components::load_balancer::PolicySpec::Sticky { .. }))
+            };
+            if !sticky(&nodes[me].kind) || !sticky(&nodes[sid].kind) {
+                v.err(
+                    &format!("{p}.sync_sessions"),
+                    format!(
+                        "`sync_sessions` replicates sticky session pins, but `{}` or its standby `{sb}` has no `Sticky` policy",
+                        lb.name
+                    ),
+                    "give both members `policy: Sticky(inner: LeastConnections)`, or remove `sync_sessions`",
+                );
+            }
+        }
         for (node, peer) in [(me, sid), (sid, me)] {
             if let NodeKind::LoadBalancer(x) = &mut nodes[node].kind {
                 x.pair = Some(PairV {
@@ -1795,6 +1818,7 @@ fn validate_pairs(
                     peer,
                     heartbeat,
                     takeover_delay,
+                    sync_sessions: lb.sync_sessions,
                 });
             }
         }

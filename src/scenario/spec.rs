@@ -317,6 +317,12 @@ pub struct LoadBalancerSpec {
     /// Time from suspicion to owning the address (gratuitous ARP), ms (default 0).
     #[serde(default)]
     pub takeover_delay_ms: Option<f64>,
+    /// Active–passive pair with a `Sticky` policy: replicate the session table
+    /// to the other member (each new pin is pushed to it over the network, like
+    /// HAProxy's `peers`; a member back from a crash asks for the whole table),
+    /// so sessions keep their backend across a takeover (default false).
+    #[serde(default)]
+    pub sync_sessions: bool,
 }
 
 fn two_u() -> u32 {

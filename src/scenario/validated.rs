@@ -79,6 +79,8 @@ pub struct PairV {
     pub peer: usize,
     pub heartbeat: crate::components::load_balancer::HeartbeatConfig,
     pub takeover_delay: SimTime,
+    /// Replicate sticky session pins to the peer.
+    pub sync_sessions: bool,
 }
 
 /// Client-side balancing.

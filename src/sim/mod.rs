@@ -897,6 +897,11 @@ fn lb_metrics(m: &mut Vec<(String, f64)>, rec: &crate::metrics::Recorder) {
             rec.lbs.iter().map(|l| l.affinity_breaks).sum::<u64>() as f64,
         ));
     }
+    // Sticky balancing: requests that found their session on another backend
+    // than its previous request (re-pins plus fresh pins at a takeover).
+    if rec.sticky_routing {
+        m.push(("session_moves".into(), rec.session_moves as f64));
+    }
 }
 
 /// Cache figures across nodes: stale reads, origin load, remapped key fractions

@@ -98,6 +98,12 @@ pub enum Msg {
         addresses: Vec<u32>,
         ttl_ns: u64,
     },
+    /// Between the members of a balancer pair with `sync_sessions`: sticky
+    /// session pins (session, backend index), pushed by the member that made
+    /// them (one per new pin; the whole table when the peer asks for it).
+    SessionPins(Vec<(u64, u32)>),
+    /// A pair member back from a crash asks its peer for the whole session table.
+    SessionResync,
 }
 
 impl Msg {
@@ -114,6 +120,8 @@ impl Msg {
             Msg::CachePush { size_bytes, .. } => *size_bytes,
             Msg::Heartbeat | Msg::DnsQuery { .. } => 64,
             Msg::DnsAnswer { addresses, .. } => 64 + 16 * addresses.len() as u32,
+            Msg::SessionPins(p) => 64 + 16 * p.len() as u32,
+            Msg::SessionResync => 64,
         }
     }
 }

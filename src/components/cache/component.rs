@@ -846,7 +846,9 @@ impl Component<Msg, SimWorld> for Cache {
             | Msg::Peer(_)
             | Msg::Heartbeat
             | Msg::DnsQuery { .. }
-            | Msg::DnsAnswer { .. } => {}
+            | Msg::DnsAnswer { .. }
+            | Msg::SessionPins(_)
+            | Msg::SessionResync => {}
         }
     }
 

@@ -89,6 +89,10 @@ pub struct LoadBalancer {
     detector: Option<HeartbeatDetector>,
     /// Whether this member owned the address at its last look.
     was_owner: bool,
+    /// The policy keeps sticky sessions (their routing is measured).
+    sticky: bool,
+    /// Session pins to push to the pair peer (reused buffer).
+    pins: Vec<(u64, usize)>,
 }
 
 impl LoadBalancer {
@@ -136,6 +140,8 @@ impl LoadBalancer {
             breaks_seen: 0,
             detector: None,
             was_owner: false,
+            sticky: matches!(cfg.policy, super::policy::PolicySpec::Sticky { .. }),
+            pins: Vec::new(),
             backends,
             cfg,
         };
@@ -236,6 +242,20 @@ impl LoadBalancer {
                 bytes,
             },
         );
+        if self.sticky {
+            ctx.world
+                .rec
+                .session_routed(ctx.now, req.session, self.backends[b].0);
+            self.policy.take_new_pins(&mut self.pins);
+            if let Some(pair) = self.cfg.pair
+                && pair.sync_sessions
+                && !self.pins.is_empty()
+            {
+                let pins = self.pins.iter().map(|&(s, b)| (s, b as u32)).collect();
+                ctx.send(NodeId(pair.peer as u32), Msg::SessionPins(pins));
+            }
+            self.pins.clear();
+        }
         let breaks = self.policy.stats().affinity_breaks;
         if breaks > self.breaks_seen {
             ctx.world
@@ -485,9 +505,11 @@ impl LoadBalancer {
     /// Reset volatile state (at a crash of the balancer itself).
     fn reset(&mut self) {
         self.inflight.clear();
-        for v in &mut self.views {
+        for (v, e) in self.views.iter_mut().zip(&mut self.ewma) {
             v.active = 0;
             v.outstanding_bytes = 0;
+            v.ewma_latency_ns = 0.0;
+            e.reset();
         }
         self.pending_check.iter_mut().for_each(|p| *p = None);
     }
@@ -513,6 +535,32 @@ impl Component<Msg, SimWorld> for LoadBalancer {
             Msg::Heartbeat => {
                 if self.cfg.pair.is_some_and(|p| p.peer as u32 == from.0) {
                     self.on_heartbeat(ctx);
+                }
+            }
+            Msg::SessionPins(pins) => {
+                if self.cfg.pair.is_some_and(|p| p.peer as u32 == from.0) {
+                    for (s, b) in pins {
+                        if (b as usize) < self.views.len() {
+                            self.policy.learn_pin(s, b as usize);
+                        }
+                    }
+                }
+            }
+            Msg::SessionResync => {
+                if self
+                    .cfg
+                    .pair
+                    .is_some_and(|p| p.peer as u32 == from.0 && p.sync_sessions)
+                {
+                    let pins: Vec<(u64, u32)> = self
+                        .policy
+                        .all_pins()
+                        .into_iter()
+                        .map(|(s, b)| (s, b as u32))
+                        .collect();
+                    if !pins.is_empty() {
+                        ctx.send(from, Msg::SessionPins(pins));
+                    }
                 }
             }
             Msg::Job { .. }
@@ -550,6 +598,13 @@ impl Component<Msg, SimWorld> for LoadBalancer {
             .rec
             .lb_lost(self.metric, ctx.now, self.inflight.len() as u64);
         self.reset();
+        // The policy's memory (session table, cursors, latency averages) dies
+        // with the process: it restarts fresh.
+        if let Ok(p) = super::policy::build(&self.cfg.policy, self.views.len()) {
+            self.policy = p;
+            self.policy.on_membership_change(&self.views);
+            self.breaks_seen = 0;
+        }
     }
 
     fn on_restart(&mut self, ctx: &mut Ctx<'_>) {
@@ -560,6 +615,11 @@ impl Component<Msg, SimWorld> for LoadBalancer {
         // it over, it comes back as the standby (no preemption).
         self.detector = None;
         self.start_pair(ctx);
+        if let Some(pair) = self.cfg.pair
+            && pair.sync_sessions
+        {
+            ctx.send(NodeId(pair.peer as u32), Msg::SessionResync);
+        }
     }
 
     fn as_any(&self) -> &dyn Any {

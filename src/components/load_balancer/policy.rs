@@ -112,6 +112,19 @@ pub trait Balancer: Send + std::fmt::Debug {
     /// Forgets any per-session state for `session` (sticky affinity).
     fn forget_session(&mut self, _session: u64) {}
 
+    /// Moves the session pins made since the last call into `out` (sticky
+    /// affinity; for replicating the table to a standby).
+    fn take_new_pins(&mut self, _out: &mut Vec<(u64, usize)>) {}
+
+    /// Adopts a pin made elsewhere (a pair peer's table): `session` goes to
+    /// `backend` from now on. Not a re-pin, not counted as a break.
+    fn learn_pin(&mut self, _session: u64, _backend: usize) {}
+
+    /// Every current pin, in session order.
+    fn all_pins(&self) -> Vec<(u64, usize)> {
+        Vec::new()
+    }
+
     /// The policy's counters.
     fn stats(&self) -> BalancerStats {
         BalancerStats::default()
@@ -993,6 +1006,8 @@ pub struct Sticky {
     inner: Box<dyn Balancer>,
     affinity: BTreeMap<u64, usize>,
     breaks: u64,
+    /// Pins made since the last [`Balancer::take_new_pins`].
+    fresh: Vec<(u64, usize)>,
 }
 
 impl Sticky {
@@ -1002,6 +1017,7 @@ impl Sticky {
             inner,
             affinity: BTreeMap::new(),
             breaks: 0,
+            fresh: Vec::new(),
         }
     }
 
@@ -1029,7 +1045,20 @@ impl Balancer for Sticky {
             self.breaks += 1;
         }
         self.affinity.insert(req.session, chosen);
+        self.fresh.push((req.session, chosen));
         Some(chosen)
+    }
+
+    fn take_new_pins(&mut self, out: &mut Vec<(u64, usize)>) {
+        out.append(&mut self.fresh);
+    }
+
+    fn learn_pin(&mut self, session: u64, backend: usize) {
+        self.affinity.insert(session, backend);
+    }
+
+    fn all_pins(&self) -> Vec<(u64, usize)> {
+        self.affinity.iter().map(|(&s, &b)| (s, b)).collect()
     }
 
     fn on_membership_change(&mut self, backends: &[BackendView]) {
@@ -1488,6 +1517,38 @@ mod tests {
 
     // -----------------------------------------------------------------------
     // Sticky sessions and layer 7
+
+    #[test]
+    fn sticky_pins_replicate_to_a_peer_table() {
+        let spec = spec_from_ron("Sticky(inner: Random)");
+        let mut a = build(&spec, 4).unwrap();
+        let mut b = build(&spec, 4).unwrap();
+        let mut r = rng("sticky-sync");
+        let v = views(&[1, 1, 1, 1]);
+        let mut out = Vec::new();
+        let pins: Vec<usize> = (0..40)
+            .map(|s| a.pick(&req(s), &v, &mut r).unwrap())
+            .collect();
+        // Repeat picks of pinned sessions are not new pins.
+        for s in 0..40 {
+            a.pick(&req(s), &v, &mut r);
+        }
+        a.take_new_pins(&mut out);
+        assert_eq!(out.len(), 40);
+        assert!(out.iter().all(|&(s, bk)| pins[s as usize] == bk));
+        for &(s, bk) in &out {
+            b.learn_pin(s, bk);
+        }
+        assert_eq!(a.all_pins(), b.all_pins());
+        // The peer sends every session where the first member did, without breaks.
+        for s in 0..40 {
+            assert_eq!(b.pick(&req(s), &v, &mut r), Some(pins[s as usize]));
+        }
+        assert_eq!(b.stats().affinity_breaks, 0);
+        out.clear();
+        b.take_new_pins(&mut out);
+        assert!(out.is_empty(), "learned pins are not re-announced: {out:?}");
+    }
 
     #[test]
     fn sticky_keeps_sessions_and_counts_affinity_breaks() {
