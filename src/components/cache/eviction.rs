@@ -257,22 +257,33 @@ impl CacheStats {
     }
 }
 
+/// What every lookup and every recency update touches, in one 64-byte cache
+/// line (a million-entry store is memory-bound: each extra line a lookup
+/// touches is a DRAM miss). The rest of a slot lives in [`Cold`].
 #[derive(Debug, Clone)]
+#[repr(align(64))]
 struct Node {
     key: u64,
     entry: Entry,
     /// Order list (or LFU bucket list) links; `next` doubles as the free-list link.
     prev: u32,
     next: u32,
+}
+
+/// The parts of a slot only TTL, write-back, LFU, random and perfect-LFU
+/// bookkeeping need, beside [`Node`] at the same index. Each field is written
+/// when its structure links the slot, so a reused slot's stale values are never
+/// read.
+#[derive(Debug, Clone, Default)]
+struct Cold {
     /// Dirty-queue links.
     dprev: u32,
     dnext: u32,
-    /// LFU: bucket index; Random: index in `dense`.
-    aux: u32,
-    live: bool,
     /// Expiry-list links (only entries with an expiry are linked).
     tprev: u32,
     tnext: u32,
+    /// LFU: bucket index; Random: index in `dense`.
+    aux: u32,
     /// When the entry last went from clean to dirty.
     dirty_since_ns: u64,
     /// PerfectLfu: this node's key in `porder` (count, recency sequence).
@@ -294,6 +305,7 @@ struct Bucket {
 pub struct CacheStore {
     cfg: CacheConfig,
     nodes: Vec<Node>,
+    cold: Vec<Cold>,
     free_head: u32,
     map: FastMap<u64, u32>,
     len: usize,
@@ -359,6 +371,7 @@ impl CacheStore {
         CacheStore {
             cfg,
             nodes: Vec::new(),
+            cold: Vec::new(),
             free_head: NIL,
             map: FastMap::default(),
             len: 0,
@@ -575,8 +588,8 @@ impl CacheStore {
     /// The oldest dirty entry: `(key, time it became dirty)`.
     pub fn oldest_dirty(&self) -> Option<(u64, u64)> {
         (self.dirty_head != NIL).then(|| {
-            let n = &self.nodes[ix(self.dirty_head)];
-            (n.key, n.dirty_since_ns)
+            let i = ix(self.dirty_head);
+            (self.nodes[i].key, self.cold[i].dirty_since_ns)
         })
     }
 
@@ -599,6 +612,7 @@ impl CacheStore {
     pub fn clear(&mut self) -> usize {
         let lost = self.dirty_count;
         self.nodes.clear();
+        self.cold.clear();
         self.free_head = NIL;
         self.map.clear();
         self.len = 0;
@@ -679,41 +693,41 @@ impl CacheStore {
         let x = self.nodes[ix(i)].entry.expires_ns;
         let mut after = self.ttl_tail;
         while after != NIL && self.nodes[ix(after)].entry.expires_ns > x {
-            after = self.nodes[ix(after)].tprev;
+            after = self.cold[ix(after)].tprev;
         }
         let before = if after == NIL {
             self.ttl_head
         } else {
-            self.nodes[ix(after)].tnext
+            self.cold[ix(after)].tnext
         };
-        self.nodes[ix(i)].tprev = after;
-        self.nodes[ix(i)].tnext = before;
+        self.cold[ix(i)].tprev = after;
+        self.cold[ix(i)].tnext = before;
         if after == NIL {
             self.ttl_head = i;
         } else {
-            self.nodes[ix(after)].tnext = i;
+            self.cold[ix(after)].tnext = i;
         }
         if before == NIL {
             self.ttl_tail = i;
         } else {
-            self.nodes[ix(before)].tprev = i;
+            self.cold[ix(before)].tprev = i;
         }
     }
 
     fn ttl_unlink(&mut self, i: u32) {
-        let (p, n) = (self.nodes[ix(i)].tprev, self.nodes[ix(i)].tnext);
+        let (p, n) = (self.cold[ix(i)].tprev, self.cold[ix(i)].tnext);
         if p != NIL {
-            self.nodes[ix(p)].tnext = n;
+            self.cold[ix(p)].tnext = n;
         } else {
             self.ttl_head = n;
         }
         if n != NIL {
-            self.nodes[ix(n)].tprev = p;
+            self.cold[ix(n)].tprev = p;
         } else {
             self.ttl_tail = p;
         }
-        self.nodes[ix(i)].tprev = NIL;
-        self.nodes[ix(i)].tnext = NIL;
+        self.cold[ix(i)].tprev = NIL;
+        self.cold[ix(i)].tnext = NIL;
     }
 
     fn set_dirty_flag(&mut self, i: u32, dirty: bool, now_ns: u64) {
@@ -723,30 +737,30 @@ impl CacheStore {
         }
         self.nodes[ix(i)].entry.dirty = dirty;
         if dirty {
-            self.nodes[ix(i)].dirty_since_ns = now_ns;
-            self.nodes[ix(i)].dnext = NIL;
-            self.nodes[ix(i)].dprev = self.dirty_tail;
+            self.cold[ix(i)].dirty_since_ns = now_ns;
+            self.cold[ix(i)].dnext = NIL;
+            self.cold[ix(i)].dprev = self.dirty_tail;
             if self.dirty_tail != NIL {
-                self.nodes[ix(self.dirty_tail)].dnext = i;
+                self.cold[ix(self.dirty_tail)].dnext = i;
             } else {
                 self.dirty_head = i;
             }
             self.dirty_tail = i;
             self.dirty_count += 1;
         } else {
-            let (p, n) = (self.nodes[ix(i)].dprev, self.nodes[ix(i)].dnext);
+            let (p, n) = (self.cold[ix(i)].dprev, self.cold[ix(i)].dnext);
             if p != NIL {
-                self.nodes[ix(p)].dnext = n;
+                self.cold[ix(p)].dnext = n;
             } else {
                 self.dirty_head = n;
             }
             if n != NIL {
-                self.nodes[ix(n)].dprev = p;
+                self.cold[ix(n)].dprev = p;
             } else {
                 self.dirty_tail = p;
             }
-            self.nodes[ix(i)].dprev = NIL;
-            self.nodes[ix(i)].dnext = NIL;
+            self.cold[ix(i)].dprev = NIL;
+            self.cold[ix(i)].dnext = NIL;
             self.dirty_count -= 1;
         }
     }
@@ -757,15 +771,6 @@ impl CacheStore {
             entry,
             prev: NIL,
             next: NIL,
-            dprev: NIL,
-            dnext: NIL,
-            aux: NIL,
-            live: true,
-            tprev: NIL,
-            tnext: NIL,
-            dirty_since_ns: 0,
-            pfreq: 0,
-            seq: 0,
         };
         if self.free_head != NIL {
             let i = self.free_head;
@@ -776,6 +781,7 @@ impl CacheStore {
             // `len < MAX_ENTRIES` was checked by `put`, so this index fits below NIL.
             let i = self.nodes.len() as u32;
             self.nodes.push(node);
+            self.cold.push(Cold::default());
             i
         }
     }
@@ -790,7 +796,6 @@ impl CacheStore {
             self.ttl_unlink(i);
         }
         let n = &mut self.nodes[ix(i)];
-        n.live = false;
         n.next = self.free_head;
         self.free_head = i;
         self.map.remove(&key);
@@ -809,7 +814,7 @@ impl CacheStore {
             }
             EvictionPolicy::Lfu => self.lfu_insert(i),
             EvictionPolicy::Random => {
-                self.nodes[ix(i)].aux = self.dense.len() as u32;
+                self.cold[ix(i)].aux = self.dense.len() as u32;
                 self.dense.push(i);
             }
             EvictionPolicy::PerfectLfu => {
@@ -826,7 +831,7 @@ impl CacheStore {
     /// PerfectLfu: files slot `i` under count `h` as the most recent of its class.
     fn plfu_place(&mut self, i: u32, h: u64) {
         self.seq += 1;
-        let n = &mut self.nodes[ix(i)];
+        let n = &mut self.cold[ix(i)];
         n.pfreq = h;
         n.seq = self.seq;
         self.porder.insert((h, self.seq), i);
@@ -850,9 +855,9 @@ impl CacheStore {
             }
             EvictionPolicy::Lfu => self.lfu_increment(i),
             EvictionPolicy::PerfectLfu => {
-                let n = &self.nodes[ix(i)];
+                let n = &self.cold[ix(i)];
                 self.porder.remove(&(n.pfreq, n.seq));
-                let h = self.history.entry(n.key).or_insert(0);
+                let h = self.history.entry(self.nodes[ix(i)].key).or_insert(0);
                 *h = h.saturating_add(1);
                 let h = *h;
                 self.plfu_place(i, h);
@@ -870,18 +875,18 @@ impl CacheStore {
                 list_unlink(&mut self.nodes, &mut self.head, &mut self.tail, i);
             }
             EvictionPolicy::Lfu => {
-                let b = self.nodes[ix(i)].aux;
+                let b = self.cold[ix(i)].aux;
                 self.bucket_unlink(b, i);
             }
             EvictionPolicy::Random => {
-                let pos = self.nodes[ix(i)].aux as usize;
+                let pos = self.cold[ix(i)].aux as usize;
                 self.dense.swap_remove(pos);
                 if let Some(&moved) = self.dense.get(pos) {
-                    self.nodes[ix(moved)].aux = pos as u32;
+                    self.cold[ix(moved)].aux = pos as u32;
                 }
             }
             EvictionPolicy::PerfectLfu => {
-                let n = &self.nodes[ix(i)];
+                let n = &self.cold[ix(i)];
                 self.porder.remove(&(n.pfreq, n.seq));
             }
         }
@@ -923,7 +928,7 @@ impl CacheStore {
                     None
                 } else {
                     let mut r = rng.random_range(0..n - 1);
-                    if r >= self.nodes[ix(protected)].aux as usize {
+                    if r >= self.cold[ix(protected)].aux as usize {
                         r += 1;
                     }
                     Some(self.dense[r])
@@ -974,7 +979,7 @@ impl CacheStore {
     fn bucket_push_front(&mut self, b: u32, i: u32) {
         let bk = &mut self.buckets[ix(b)];
         list_push_front(&mut self.nodes, &mut bk.head, &mut bk.tail, i);
-        self.nodes[ix(i)].aux = b;
+        self.cold[ix(i)].aux = b;
     }
 
     /// Unlinks node `i` from bucket `b`, freeing the bucket if it becomes empty.
@@ -1006,7 +1011,7 @@ impl CacheStore {
     }
 
     fn lfu_increment(&mut self, i: u32) {
-        let b = self.nodes[ix(i)].aux;
+        let b = self.cold[ix(i)].aux;
         let f = self.buckets[ix(b)].freq;
         let Some(nf) = f.checked_add(1) else {
             // Saturated counter: refresh recency within the bucket only.
@@ -1032,7 +1037,7 @@ impl CacheStore {
         match self.cfg.policy {
             EvictionPolicy::Lfu => {
                 let &i = self.map.get(&key)?;
-                Some(self.buckets[ix(self.nodes[ix(i)].aux)].freq)
+                Some(self.buckets[ix(self.cold[ix(i)].aux)].freq)
             }
             EvictionPolicy::PerfectLfu => self.history.get(&key).copied(),
             _ => None,
@@ -1097,9 +1102,9 @@ mod tests {
     impl CacheStore {
         /// Walks every structure and checks it agrees with the counters.
         fn check_invariants(&self) {
-            let live: Vec<u32> = (0..self.nodes.len() as u32)
-                .filter(|&i| self.nodes[ix(i)].live)
-                .collect();
+            assert_eq!(self.cold.len(), self.nodes.len());
+            let is_live = |i: u32| self.map.get(&self.nodes[ix(i)].key) == Some(&i);
+            let live: Vec<u32> = (0..self.nodes.len() as u32).filter(|&i| is_live(i)).collect();
             assert_eq!(live.len(), self.len);
             assert_eq!(self.map.len(), self.len);
             let bytes: u64 = live
@@ -1113,10 +1118,10 @@ mod tests {
             // Dirty queue.
             let (mut n, mut c, mut prev) = (self.dirty_head, 0, NIL);
             while n != NIL {
-                assert!(self.nodes[ix(n)].entry.dirty && self.nodes[ix(n)].live);
-                assert_eq!(self.nodes[ix(n)].dprev, prev);
+                assert!(self.nodes[ix(n)].entry.dirty && is_live(n));
+                assert_eq!(self.cold[ix(n)].dprev, prev);
                 prev = n;
-                n = self.nodes[ix(n)].dnext;
+                n = self.cold[ix(n)].dnext;
                 c += 1;
             }
             assert_eq!(prev, self.dirty_tail);
@@ -1127,7 +1132,7 @@ mod tests {
             let count_list = |mut n: u32, tail: u32| {
                 let (mut c, mut prev) = (0, NIL);
                 while n != NIL {
-                    assert!(self.nodes[ix(n)].live);
+                    assert!(is_live(n));
                     assert_eq!(self.nodes[ix(n)].prev, prev);
                     prev = n;
                     n = self.nodes[ix(n)].next;
@@ -1146,7 +1151,7 @@ mod tests {
                         assert!(c > 0, "empty bucket kept");
                         let mut n = bk.head;
                         while n != NIL {
-                            assert_eq!(self.nodes[ix(n)].aux, b);
+                            assert_eq!(self.cold[ix(n)].aux, b);
                             n = self.nodes[ix(n)].next;
                         }
                         total += c;
@@ -1159,16 +1164,17 @@ mod tests {
                 EvictionPolicy::Random => {
                     assert_eq!(self.dense.len(), self.len);
                     for (pos, &i) in self.dense.iter().enumerate() {
-                        assert!(self.nodes[ix(i)].live);
-                        assert_eq!(self.nodes[ix(i)].aux as usize, pos);
+                        assert!(is_live(i));
+                        assert_eq!(self.cold[ix(i)].aux as usize, pos);
                     }
                 }
                 EvictionPolicy::PerfectLfu => {
                     assert_eq!(self.porder.len(), self.len);
                     for &i in &live {
-                        let n = &self.nodes[ix(i)];
+                        let n = &self.cold[ix(i)];
                         assert_eq!(self.porder.get(&(n.pfreq, n.seq)), Some(&i));
-                        assert_eq!(n.pfreq, self.history.get(&n.key).copied().unwrap_or(0));
+                        let key = self.nodes[ix(i)].key;
+                        assert_eq!(n.pfreq, self.history.get(&key).copied().unwrap_or(0));
                     }
                 }
                 _ => assert_eq!(count_list(self.head, self.tail), self.len),
@@ -1177,13 +1183,13 @@ mod tests {
             let (mut n, mut c, mut prev, mut last) = (self.ttl_head, 0, NIL, 0);
             while n != NIL {
                 let nd = &self.nodes[ix(n)];
-                assert!(nd.live && nd.tprev == prev);
+                assert!(is_live(n) && self.cold[ix(n)].tprev == prev);
                 let x = nd
                     .entry
                     .expires_ns
                     .expect("only entries with an expiry are linked");
                 assert!(x >= last, "expiry list out of order");
-                (last, prev, n) = (x, n, nd.tnext);
+                (last, prev, n) = (x, n, self.cold[ix(n)].tnext);
                 c += 1;
             }
             assert_eq!(prev, self.ttl_tail);
@@ -1192,6 +1198,12 @@ mod tests {
                 .filter(|&&i| self.nodes[ix(i)].entry.expires_ns.is_some());
             assert_eq!(with_expiry.count(), c);
         }
+    }
+
+    #[test]
+    fn a_slot_s_hot_part_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Node>(), 64);
+        assert_eq!(std::mem::align_of::<Node>(), 64);
     }
 
     #[test]
