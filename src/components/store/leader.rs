@@ -166,7 +166,8 @@ fn default_ack_timeout_ms() -> f64 {
 
 /// Raft (`policy: Raft(...)`), the CP reference design.
 ///
-/// RON: `Raft()`, `Raft(election_timeout_ms: (150.0, 300.0), heartbeat_ms: 50.0)`.
+/// RON: `Raft()`, `Raft(election_timeout_ms: (150.0, 300.0), heartbeat_ms: 50.0,
+/// pre_vote: true)`.
 ///
 /// Reads use ReadIndex: the leader notes its commit index (at least its own
 /// term's first entry), confirms it is still leader with a round of heartbeats
@@ -176,6 +177,15 @@ fn default_ack_timeout_ms() -> f64 {
 /// folded into); volatile: commit index, applied state (rebuilt by re-applying
 /// committed entries after a restart), leader state. A leader that has not heard
 /// from a majority for the minimum election timeout steps down (check-quorum).
+///
+/// With `pre_vote` (Ongaro's thesis §9.6) a replica whose election timer fires
+/// first asks for pre-votes for term + 1 without changing its term or vote, and
+/// starts a real election only once a majority would vote for it. A replica
+/// grants a pre-vote only to an up-to-date log and only if it has not heard from
+/// a leader for the minimum election timeout; with `pre_vote` it also ignores
+/// RequestVotes of a higher term within that time (the disruptive-server rule).
+/// A replica cut off from a majority thus keeps its term and does not depose
+/// the leader when it rejoins.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RaftSpec {
@@ -186,6 +196,10 @@ pub struct RaftSpec {
     /// Leader heartbeat (empty AppendEntries) interval (default 50).
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: f64,
+    /// Pre-vote round before each election, plus the disruptive-server rule
+    /// (default false).
+    #[serde(default)]
+    pub pre_vote: bool,
 }
 
 impl Default for RaftSpec {
@@ -193,6 +207,7 @@ impl Default for RaftSpec {
         RaftSpec {
             election_timeout_ms: default_election_ms(),
             heartbeat_ms: default_heartbeat_ms(),
+            pre_vote: false,
         }
     }
 }
@@ -448,6 +463,19 @@ pub enum LeaderMsg {
         term: u64,
         granted: bool,
         sent_ns: u64,
+    },
+    /// Raft pre-vote: would the receiver vote for the sender in `term` (the
+    /// sender's term + 1)? Changes no term or vote anywhere.
+    PreVote {
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+    },
+    /// Answer to `PreVote`: `term` is the request's when granted, else the
+    /// receiver's own.
+    PreVoteResp {
+        term: u64,
+        granted: bool,
     },
 }
 
@@ -1535,6 +1563,7 @@ impl ReplicaPolicy for LeaderPolicy {
                     }
                 }
             }
+            LeaderMsg::PreVote { .. } | LeaderMsg::PreVoteResp { .. } => {} // Raft only
         }
     }
 
@@ -1659,6 +1688,13 @@ struct RaftPolicy {
     leader: Option<usize>,
     peers: Vec<Peer>,
     votes: Vec<bool>,
+    /// Pre-vote enabled (spec).
+    pre_vote: bool,
+    /// In a pre-vote round for `term + 1`; `pre_votes` are its grants.
+    pre_candidate: bool,
+    pre_votes: Vec<bool>,
+    /// When this replica last accepted an `Append` from its term's leader.
+    heard_leader_ns: Option<u64>,
     /// Leader: client writes by log index, in index order.
     pending: VecDeque<(u64, u64)>,
     reads: VecDeque<PendingRead>,
@@ -1699,6 +1735,10 @@ impl RaftPolicy {
             leader: None,
             peers: vec![Peer::default(); n],
             votes: vec![false; n],
+            pre_vote: s.pre_vote,
+            pre_candidate: false,
+            pre_votes: vec![false; n],
+            heard_leader_ns: None,
             pending: VecDeque::new(),
             reads: VecDeque::new(),
             round: 0,
@@ -1745,6 +1785,65 @@ impl RaftPolicy {
             self.voted_for = None;
             self.role = Role::Follower;
             self.leader = None;
+            self.pre_candidate = false;
+        }
+    }
+
+    /// The disruptive-server rule's condition: this replica leads, or accepted
+    /// an `Append` from a leader less than the minimum election timeout ago.
+    fn leader_is_recent(&self, now_ns: u64) -> bool {
+        self.role == Role::Leader
+            || self
+                .heard_leader_ns
+                .is_some_and(|t| now_ns.saturating_sub(t) < self.emin_ns)
+    }
+
+    /// Election timeout with pre-vote: ask for pre-votes for `term + 1`, changing
+    /// neither term nor vote; a majority of grants starts the real election.
+    fn start_pre_vote(&mut self, io: &mut Io<'_>) {
+        self.pre_candidate = true;
+        self.leader = None;
+        self.pre_votes.iter_mut().for_each(|v| *v = false);
+        self.pre_votes[self.me] = true;
+        io.broadcast(PeerMsg::Leader(LeaderMsg::PreVote {
+            term: self.term + 1,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+        }));
+        self.arm_election(io);
+        if self.majority() == 1 {
+            self.start_election(io);
+        }
+    }
+
+    fn on_pre_vote(&mut self, io: &mut Io<'_>, from: usize, term: u64, last: (u64, u64)) {
+        let (last_index, last_term) = last;
+        let granted = term > self.term
+            && self.log.up_to_date(last_term, last_index)
+            && !self.leader_is_recent(io.now.as_ns());
+        io.send(
+            from,
+            PeerMsg::Leader(LeaderMsg::PreVoteResp {
+                term: if granted { term } else { self.term },
+                granted,
+            }),
+        );
+    }
+
+    fn on_pre_vote_resp(&mut self, io: &mut Io<'_>, from: usize, term: u64, granted: bool) {
+        if !granted {
+            // Refused by a replica of a later term: follow that term (this
+            // disrupts no one: the refuser is already there).
+            if term > self.term {
+                self.observe_term(io, term);
+            }
+            return;
+        }
+        if self.pre_candidate && self.role != Role::Leader && term == self.term + 1 {
+            self.pre_votes[from] = true;
+            if self.pre_votes.iter().filter(|v| **v).count() >= self.majority() {
+                self.start_election(io);
+            }
         }
     }
 
@@ -1812,6 +1911,7 @@ impl RaftPolicy {
     fn become_leader(&mut self, io: &mut Io<'_>) {
         self.role = Role::Leader;
         self.leader = Some(self.me);
+        self.pre_candidate = false;
         io.event(StoreEvent::BecameLeader { term: self.term });
         self.gens.cancel(T_ELECTION);
         let now = io.now.as_ns();
@@ -1839,6 +1939,7 @@ impl RaftPolicy {
         self.voted_for = Some(self.me);
         self.role = Role::Candidate;
         self.leader = None;
+        self.pre_candidate = false;
         self.votes.iter_mut().for_each(|v| *v = false);
         self.votes[self.me] = true;
         io.broadcast(PeerMsg::Leader(LeaderMsg::RequestVote {
@@ -1952,6 +2053,8 @@ impl RaftPolicy {
         }
         self.role = Role::Follower;
         self.leader = Some(from);
+        self.pre_candidate = false;
+        self.heard_leader_ns = Some(io.now.as_ns());
         self.arm_election(io);
         match self.log.reconcile(m.prev_index, m.prev_term, &m.entries) {
             Reconcile::Reject { hint } => {
@@ -2144,6 +2247,9 @@ impl ReplicaPolicy for RaftPolicy {
                 last_term,
                 sent_ns,
             } => {
+                if self.pre_vote && term > self.term && self.leader_is_recent(io.now.as_ns()) {
+                    return; // disruptive-server rule: a leader we heard from is alive
+                }
                 self.observe_term(io, term);
                 let granted = term == self.term
                     && self.voted_for.is_none_or(|v| v == from)
@@ -2171,6 +2277,14 @@ impl ReplicaPolicy for RaftPolicy {
                     }
                 }
             }
+            LeaderMsg::PreVote {
+                term,
+                last_index,
+                last_term,
+            } => self.on_pre_vote(io, from, term, (last_index, last_term)),
+            LeaderMsg::PreVoteResp { term, granted } => {
+                self.on_pre_vote_resp(io, from, term, granted)
+            }
             LeaderMsg::Ack { term, .. }
             | LeaderMsg::Heartbeat { term, .. }
             | LeaderMsg::HeartbeatResp { term, .. } => self.observe_term(io, term),
@@ -2182,6 +2296,7 @@ impl ReplicaPolicy for RaftPolicy {
             return;
         };
         match kind {
+            T_ELECTION if self.role != Role::Leader && self.pre_vote => self.start_pre_vote(io),
             T_ELECTION if self.role != Role::Leader => self.start_election(io),
             T_HEARTBEAT => {
                 if self.role != Role::Leader {
@@ -2218,6 +2333,8 @@ impl ReplicaPolicy for RaftPolicy {
         self.reads.clear();
         self.round_in_flight = false;
         self.votes.iter_mut().for_each(|v| *v = false);
+        self.pre_candidate = false;
+        self.heard_leader_ns = None;
         self.peers.iter_mut().for_each(|p| *p = Peer::default());
         for k in 0..N_TIMERS as u64 {
             self.gens.cancel(k);
@@ -2499,6 +2616,33 @@ mod tests {
             seed,
             MS,
         )
+    }
+
+    fn raft_net_pre_vote(n: usize, seed: u64, pre_vote: bool) -> Net<RaftPolicy> {
+        let spec = RaftSpec {
+            pre_vote,
+            ..RaftSpec::default()
+        };
+        Net::new(
+            (0..n).map(|i| RaftPolicy::new(&spec, i, n)).collect(),
+            seed,
+            MS,
+        )
+    }
+
+    /// Replication messages queued from `from` to `to`, in sending order.
+    fn queued(net: &Net<RaftPolicy>, from: usize, to: usize) -> Vec<LeaderMsg> {
+        net.queue
+            .values()
+            .filter_map(|ev| match ev {
+                Ev::Msg {
+                    from: f,
+                    to: t,
+                    msg: PeerMsg::Leader(m),
+                } if *f == from && *t == to => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn leader_net(spec: &LeaderSpec, n: usize, seed: u64) -> Net<LeaderPolicy> {
@@ -2801,8 +2945,9 @@ mod tests {
         // 12 seeds × 4 s with 5% loss and a random partition/crash every 300 ms.
         // State-machine safety: every acknowledged write is in the final state of
         // every replica (keys are written once), and logs agree after healing.
-        for seed in 0..12 {
-            let mut net = raft_net(5, 100 + seed);
+        // With and without pre-vote (12 seeds each).
+        for (seed, pre_vote) in (0..12).flat_map(|s| [(s, false), (s, true)]) {
+            let mut net = raft_net_pre_vote(5, 100 + seed, pre_vote);
             net.loss = 0.05;
             let mut chaos = stream(seed, "chaos");
             let mut acked_handles = Vec::new();
@@ -2843,7 +2988,10 @@ mod tests {
             }
             net.run_for(3_000 * MS);
             let per = leaders_per_term(&net.events);
-            assert!(per.values().all(|w| w.len() == 1), "seed {seed}");
+            assert!(
+                per.values().all(|w| w.len() == 1),
+                "seed {seed} pre_vote {pre_vote}"
+            );
             let leader = net.await_leader(2_000 * MS);
             net.run_for(300 * MS);
             for (h, k) in acked_handles {
@@ -2855,7 +3003,7 @@ mod tests {
                         assert_eq!(
                             net.values(i, k),
                             vec![k as i64],
-                            "seed {seed}: acknowledged write {k} missing at {i}"
+                            "seed {seed} pre_vote {pre_vote}: acknowledged write {k} missing at {i}"
                         );
                     }
                 }
@@ -2863,7 +3011,7 @@ mod tests {
             for i in 0..5 {
                 assert_eq!(
                     net.nodes[i].state, net.nodes[leader].state,
-                    "seed {seed}: replica {i} diverges"
+                    "seed {seed} pre_vote {pre_vote}: replica {i} diverges"
                 );
             }
         }
@@ -2894,6 +3042,247 @@ mod tests {
         net.restart(f);
         net.run_for(200 * MS);
         assert_eq!(net.nodes[f].state, net.nodes[l].state);
+    }
+
+    #[test]
+    fn raft_pre_vote_keeps_a_cut_off_follower_at_its_term_and_the_leader_in_place() {
+        // 5 replicas, 1 ms links; one follower is cut off for 5 s (≥ 16 election
+        // timeouts of 150–300 ms), then rejoins. 4 seeds per setting.
+        for pre_vote in [false, true] {
+            for seed in 0..4 {
+                let mut net = raft_net_pre_vote(5, 40 + seed, pre_vote);
+                let leader = net.await_leader(2_000 * MS);
+                net.run_for(20 * MS);
+                let term = net.nodes[leader].term;
+                let f = (leader + 1) % 5;
+                let rest: Vec<usize> = (0..5).filter(|&i| i != f).collect();
+                net.partition(&[&[f], &rest]);
+                net.run_for(5_000 * MS);
+                let cut_term = net.nodes[f].term;
+                let t_heal = net.now;
+                net.heal();
+                net.run_for(2_000 * MS);
+                let elections_after_heal = net
+                    .events
+                    .iter()
+                    .filter(|(t, _, e)| {
+                        *t >= t_heal && matches!(e, StoreEvent::BecameLeader { .. })
+                    })
+                    .count();
+                if pre_vote {
+                    assert_eq!(
+                        cut_term, term,
+                        "seed {seed}: cut-off follower raised its term"
+                    );
+                    assert_eq!(
+                        elections_after_heal, 0,
+                        "seed {seed}: rejoining follower disrupted"
+                    );
+                    assert_eq!(net.leaders(), vec![leader], "seed {seed}");
+                    assert_eq!(net.nodes[leader].term, term, "seed {seed}");
+                } else {
+                    // Without pre-vote every timeout is a new term: ~5 s / 300 ms = 16.
+                    assert!(
+                        cut_term >= term + 10,
+                        "seed {seed}: term {term} -> {cut_term} without pre-vote"
+                    );
+                    // Its higher term deposes the healthy leader on rejoining.
+                    assert!(elections_after_heal >= 1, "seed {seed}");
+                    let l = net.await_leader(1_000 * MS);
+                    assert!(net.nodes[l].term > cut_term, "seed {seed}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn raft_pre_vote_still_replaces_a_cut_off_leader() {
+        for seed in 0..4 {
+            let mut net = raft_net_pre_vote(5, 60 + seed, true);
+            let old = net.await_leader(2_000 * MS);
+            net.run_for(20 * MS);
+            let term = net.nodes[old].term;
+            let rest: Vec<usize> = (0..5).filter(|&i| i != old).collect();
+            net.partition(&[&[old], &rest]);
+            net.run_for(2_000 * MS);
+            let new = net.leaders().into_iter().find(|i| rest.contains(i));
+            let new = new.unwrap_or_else(|| panic!("seed {seed}: majority elected no leader"));
+            assert!(net.nodes[new].term > term, "seed {seed}");
+            let h = net.write(new, 1, 7);
+            net.run_for(50 * MS);
+            assert_eq!(net.reply(h).unwrap().1, Reply::Ok(None), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn raft_pre_vote_changes_no_term_or_vote_on_the_receiver() {
+        // At time 0 no replica has heard from a leader; no timer has fired yet.
+        let mut net = raft_net_pre_vote(3, 7, true);
+        let pre = LeaderMsg::PreVote {
+            term: 1,
+            last_index: 0,
+            last_term: 0,
+        };
+        net.call(1, |p, io| p.on_peer(io, 0, PeerMsg::Leader(pre.clone())));
+        assert_eq!((net.nodes[1].term, net.nodes[1].voted_for), (0, None));
+        assert_eq!(net.nodes[1].role(), Role::Follower);
+        assert_eq!(
+            queued(&net, 1, 0),
+            vec![LeaderMsg::PreVoteResp {
+                term: 1,
+                granted: true
+            }]
+        );
+        // A pre-vote from the far future changes nothing either.
+        net.call(2, |p, io| {
+            p.on_peer(
+                io,
+                0,
+                PeerMsg::Leader(LeaderMsg::PreVote {
+                    term: 50,
+                    last_index: 0,
+                    last_term: 0,
+                }),
+            )
+        });
+        assert_eq!((net.nodes[2].term, net.nodes[2].voted_for), (0, None));
+        // A replica that just heard from a leader refuses pre-votes and ignores
+        // higher-term RequestVotes (no term change, no answer): the
+        // disruptive-server rule.
+        let mut net = raft_net_pre_vote(3, 8, true);
+        let l = net.await_leader(2_000 * MS);
+        net.run_for(10 * MS);
+        let (f, c) = ((l + 1) % 3, (l + 2) % 3);
+        let term = net.nodes[f].term;
+        let (li, lt) = (net.nodes[c].log.last_index(), net.nodes[c].log.last_term());
+        net.queue.clear();
+        net.call(f, |p, io| {
+            p.on_peer(
+                io,
+                c,
+                PeerMsg::Leader(LeaderMsg::PreVote {
+                    term: term + 1,
+                    last_index: li,
+                    last_term: lt,
+                }),
+            );
+            p.on_peer(
+                io,
+                c,
+                PeerMsg::Leader(LeaderMsg::RequestVote {
+                    term: term + 1,
+                    last_index: li,
+                    last_term: lt,
+                    sent_ns: 0,
+                }),
+            );
+        });
+        assert_eq!(
+            queued(&net, f, c),
+            vec![LeaderMsg::PreVoteResp {
+                term,
+                granted: false
+            }]
+        );
+        assert_eq!(net.nodes[f].term, term);
+        assert_eq!(net.nodes[f].leader, Some(l));
+        // Without pre-vote the same RequestVote raises the term and is answered.
+        let mut net = raft_net(3, 8);
+        let l = net.await_leader(2_000 * MS);
+        net.run_for(10 * MS);
+        let (f, c) = ((l + 1) % 3, (l + 2) % 3);
+        let term = net.nodes[f].term;
+        net.call(f, |p, io| {
+            p.on_peer(
+                io,
+                c,
+                PeerMsg::Leader(LeaderMsg::RequestVote {
+                    term: term + 1,
+                    last_index: 1_000,
+                    last_term: term,
+                    sent_ns: 0,
+                }),
+            )
+        });
+        assert_eq!(net.nodes[f].term, term + 1);
+    }
+
+    #[test]
+    fn raft_pre_vote_is_refused_for_a_stale_log() {
+        let mut net = raft_net_pre_vote(3, 9, true);
+        // Replica 1 holds entries of term 2; no leader heard, no timer fired.
+        for _ in 0..3 {
+            net.nodes[1].log.push(Entry {
+                term: 2,
+                cmd: Cmd::Noop,
+            });
+        }
+        net.nodes[1].term = 2;
+        let ask = |net: &mut Net<RaftPolicy>, last_index: u64, last_term: u64| {
+            net.queue.clear();
+            net.call(1, |p, io| {
+                p.on_peer(
+                    io,
+                    0,
+                    PeerMsg::Leader(LeaderMsg::PreVote {
+                        term: 3,
+                        last_index,
+                        last_term,
+                    }),
+                )
+            });
+            queued(net, 1, 0)
+        };
+        let refused = vec![LeaderMsg::PreVoteResp {
+            term: 2,
+            granted: false,
+        }];
+        let granted = vec![LeaderMsg::PreVoteResp {
+            term: 3,
+            granted: true,
+        }];
+        // Older last term, however long; same term but shorter.
+        assert_eq!(ask(&mut net, 10, 1), refused);
+        assert_eq!(ask(&mut net, 2, 2), refused);
+        // As up to date (same last term and index) or more: granted.
+        assert_eq!(ask(&mut net, 3, 2), granted);
+        assert_eq!(ask(&mut net, 1, 3), granted);
+        assert_eq!((net.nodes[1].term, net.nodes[1].voted_for), (2, None));
+        // The pre-candidate: a refusal from a later term makes it follow that
+        // term; grants for term + 1 from a majority start a real election.
+        let mut net = raft_net_pre_vote(3, 10, true);
+        net.call(0, |p, io| p.start_pre_vote(io));
+        assert_eq!(net.nodes[0].term, 0);
+        net.call(0, |p, io| {
+            p.on_peer(
+                io,
+                1,
+                PeerMsg::Leader(LeaderMsg::PreVoteResp {
+                    term: 1,
+                    granted: true,
+                }),
+            )
+        });
+        assert_eq!(net.nodes[0].term, 1, "majority of pre-votes: real election");
+        assert_eq!(net.nodes[0].role(), Role::Candidate);
+        assert_eq!(net.nodes[0].voted_for, Some(0));
+        let mut net = raft_net_pre_vote(3, 11, true);
+        net.call(0, |p, io| p.start_pre_vote(io));
+        net.call(0, |p, io| {
+            p.on_peer(
+                io,
+                2,
+                PeerMsg::Leader(LeaderMsg::PreVoteResp {
+                    term: 4,
+                    granted: false,
+                }),
+            )
+        });
+        assert_eq!(
+            (net.nodes[0].term, net.nodes[0].role()),
+            (4, Role::Follower)
+        );
+        assert!(!net.nodes[0].pre_candidate);
     }
 
     #[test]
@@ -3352,6 +3741,9 @@ mod tests {
             (r.election_timeout_ms, r.heartbeat_ms),
             ((100.0, 200.0), 50.0)
         );
+        assert!(!r.pre_vote, "pre-vote is off by default");
+        let r: RaftSpec = ron::from_str("(pre_vote: true)").unwrap();
+        assert!(r.pre_vote);
     }
 
     #[test]
@@ -3397,6 +3789,7 @@ mod tests {
         let r = RaftSpec {
             election_timeout_ms: (300.0, 300.0),
             heartbeat_ms: 400.0,
+            ..RaftSpec::default()
         };
         let f: Vec<String> = r.validate(3).into_iter().map(|p| p.0).collect();
         assert_eq!(f, vec!["election_timeout_ms", "heartbeat_ms"]);
