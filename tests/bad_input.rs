@@ -299,6 +299,7 @@ bad_files! {
     // Values out of range.
     zero_rate_is_rejected => "zero-rate.ron",
     store_quorum_larger_than_n_is_rejected => "store-quorum-too-large.ron",
+    pre_vote_on_a_non_raft_policy_is_rejected => "pre-vote-not-raft.ron",
     unknown_balancer_backend_is_reported => "lb-unknown-backend.ron",
     standby_that_is_not_a_balancer_is_rejected => "lb-standby-not-balancer.ron",
     balancer_that_is_its_own_standby_is_rejected => "lb-standby-itself.ron",
@@ -394,6 +395,32 @@ fn expectation_parser_reads_positions_words_and_model_paths() {
         raw: String::new(),
     };
     assert!(!matches(&want, &d[0]), "a column mismatch must not match");
+}
+
+#[test]
+fn pre_vote_outside_raft_gets_a_hint_naming_raft() {
+    let o = capsim(&["check", "tests/bad/pre-vote-not-raft.ron"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("= hint: `pre_vote` is an option of the Raft policy only"),
+        "{stderr}"
+    );
+    // In Raft itself the field is accepted, so no hint about it is given.
+    let ok = std::fs::read_to_string("tests/bad/pre-vote-not-raft.ron")
+        .expect("read")
+        .replace("Leader(mode: Sync, pre_vote: true)", "Raft(pre_vote: true)");
+    let tmp = temp_dir("pre-vote-raft");
+    let f = tmp.join("raft.ron");
+    std::fs::write(&f, ok).expect("write");
+    let o = capsim(&["check", f.to_str().expect("utf-8 temp path")]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]

@@ -199,6 +199,11 @@ fn deepest_offset(text: &str) -> usize {
 fn hint_for_serde(msg: &str) -> Option<String> {
     if msg.contains("Unexpected missing field") || msg.contains("missing field") {
         Some("add the field; README.md lists every field, its unit and default".into())
+    } else if msg.contains("field named `pre_vote`") && !msg.contains("in `Raft`") {
+        Some(
+            "`pre_vote` is an option of the Raft policy only: `policy: Raft(pre_vote: true)`"
+                .into(),
+        )
     } else if msg.contains("Unexpected field")
         || msg.contains("unknown field")
         || msg.contains("No such field")
