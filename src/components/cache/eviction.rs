@@ -1104,7 +1104,9 @@ mod tests {
         fn check_invariants(&self) {
             assert_eq!(self.cold.len(), self.nodes.len());
             let is_live = |i: u32| self.map.get(&self.nodes[ix(i)].key) == Some(&i);
-            let live: Vec<u32> = (0..self.nodes.len() as u32).filter(|&i| is_live(i)).collect();
+            let live: Vec<u32> = (0..self.nodes.len() as u32)
+                .filter(|&i| is_live(i))
+                .collect();
             assert_eq!(live.len(), self.len);
             assert_eq!(self.map.len(), self.len);
             let bytes: u64 = live
