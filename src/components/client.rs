@@ -54,6 +54,8 @@ struct Pending {
     live: bool,
     /// Smart client: backend index of the current attempt (`NO_BACKEND`: none).
     backend: u32,
+    /// Node the current attempt was sent to.
+    dest: u32,
 }
 
 /// Smart-client state: what a balancer would keep, per backend.
@@ -209,6 +211,7 @@ impl Client {
                 user: 0,
                 live: false,
                 backend: NO_BACKEND,
+                dest: u32::MAX,
             });
             (self.slots.len() - 1) as u32
         }
@@ -325,6 +328,7 @@ impl Client {
             user,
             live: true,
             backend: NO_BACKEND,
+            dest: u32::MAX,
         };
         ctx.world.rec.request_started(ctx.now);
         self.sent += 1;
@@ -372,6 +376,7 @@ impl Client {
     fn transmit_to(&mut self, ctx: &mut Ctx<'_>, slot: u32, dest: NodeId) {
         let p = &mut self.slots[slot as usize];
         p.invoked = ctx.now;
+        p.dest = dest.0;
         let mut req = p.req;
         req.id = p.id;
         let id = p.id;
@@ -672,8 +677,17 @@ impl Client {
         if r.redirect != crate::sim::msg::NO_REDIRECT {
             let mut to = None;
             if let Some(st) = &self.cfg.store {
+                let n = st.replicas.len();
+                let from_guess =
+                    st.replicas[self.leader_guess % n] as u32 == self.slots[slot as usize].dest;
                 self.leader_guess = if r.redirect == crate::sim::msg::REDIRECT_UNKNOWN {
-                    (self.leader_guess + 1) % st.replicas.len()
+                    // The replica does not know the leader either: move on, unless
+                    // the guess has moved since this attempt was sent.
+                    if from_guess {
+                        (self.leader_guess + 1) % n
+                    } else {
+                        self.leader_guess
+                    }
                 } else {
                     r.redirect as usize % st.replicas.len()
                 };
@@ -770,8 +784,16 @@ impl Component<Msg, SimWorld> for Client {
                     self.smart_done(ctx, slot, Some(false));
                     self.record(ctx, slot, 2, None);
                     if let Some(st) = &self.cfg.store {
-                        // The guessed leader did not answer: try the next replica next time.
-                        self.leader_guess = (self.leader_guess + 1) % st.replicas.len();
+                        // The guessed leader did not answer: try the next replica next
+                        // time — only if this attempt went to the current guess, so
+                        // that a burst of timeouts of requests sent to one dead leader
+                        // moves the guess once, not round and round the replicas.
+                        let n = st.replicas.len();
+                        if st.replicas[self.leader_guess % n] as u32
+                            == self.slots[slot as usize].dest
+                        {
+                            self.leader_guess = (self.leader_guess + 1) % n;
+                        }
                     }
                     if !self.maybe_retry(ctx, slot) {
                         self.finish(ctx, slot, Outcome::Timeout);

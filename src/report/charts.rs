@@ -1250,8 +1250,11 @@ fn log_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, Vec<String>, Vec<f64
                 decades.into_iter().step_by(m as usize).collect()
             });
         } else {
-            let fine = ticks_for(&ALL);
-            if fine.len() >= 2 {
+            // Fewer than two decade ticks and no option within `target`: the
+            // sparsest option that still gives two ticks (a short panel
+            // over 2..70 gets 3, 10, 30 rather than every integer).
+            let sparse: [&[f64]; 3] = [&[1.0, 3.0], &[1.0, 2.0, 5.0], &ALL];
+            if let Some(fine) = sparse.iter().map(|m| ticks_for(m)).find(|t| t.len() >= 2) {
                 ticks = Some(fine);
             } else {
                 // Well under a decade: evenly spaced values, labelled with
@@ -4455,6 +4458,9 @@ mod tests {
         assert_eq!(l, vec!["1", "2", "5", "10", "20", "50", "100", "200"]);
         assert_eq!(t.len(), 8);
         assert!(!minor.is_empty());
+        // 2 .. 70 in a short panel (room for 2 ticks): 3, 10, 30, not 2..9, 10..70.
+        let (_, l, _) = log_ticks(2f64.log10(), 70f64.log10(), 2);
+        assert_eq!(l, vec!["3", "10", "30"]);
         // 30 decades with room for 6 ticks: every 5th decade.
         let (t, _, _) = log_ticks(-10.0, 20.0, 6);
         assert!(t.len() <= 7 && t.len() >= 2, "{t:?}");
