@@ -449,3 +449,67 @@ fn a_client_settles_on_the_new_leader_after_a_crash() {
         assert!(a >= 0.97, "seed {seed}: availability during the crash {a}");
     }
 }
+
+#[test]
+fn a_raft_leader_cut_off_from_its_majority_steps_down_within_the_check_quorum_bound() {
+    // Check-quorum: at every heartbeat tick (every h = 50 ms) the leader counts the
+    // followers whose last answer is younger than the minimum election timeout
+    // e = 150 ms, and steps down without a majority. Cut off at P, its last answer
+    // arrived at a ∈ [P − h − rtt, P + rtt] (the answer to the last heartbeat before P,
+    // or one in flight; rtt = 2 ms here), and it steps down at the first tick at or
+    // after a + e, so step-down − P ∈ [e − h − rtt, e + h + rtt] = [98, 202] ms.
+    // Over 20 seeds (the leader is found by a fault-free run, identical up to P).
+    // Measured 152–195 ms: with client traffic the followers answer every few ms, so
+    // a ≈ P and the low end of the bound is not reached.
+    let text = |cut: Option<&str>| {
+        let faults = cut.map_or(String::new(), |n| {
+            let rest: Vec<String> = ["kv-1", "kv-2", "kv-3", "c"]
+                .iter()
+                .filter(|&&o| o != n)
+                .map(|o| format!("{o:?}"))
+                .collect();
+            format!(
+                r#"(at_s: 5.0, for_s: 3.0, action: Partition(groups: [["{n}"], [{}]]))"#,
+                rest.join(", ")
+            )
+        });
+        format!(
+            r#"Scenario(name: "cq", duration_s: 6.0,
+            nodes: [
+                Client(name: "c", target: "kv", workload: Poisson(rate_per_s: 50.0),
+                       mix: [(name: "w", op: Write), (name: "r", op: Read)], timeout_ms: 200.0),
+                Store(name: "kv", replicas: 3,
+                      policy: Raft(election_timeout_ms: (150.0, 300.0), heartbeat_ms: 50.0)),
+            ],
+            default_link: (latency: Constant(ms: 1.0)),
+            faults: [{faults}])"#
+        )
+    };
+    let calm = scenario(&text(None));
+    let mut delays = Vec::new();
+    for seed in 1..=20 {
+        let r = sim::run(&calm, seed);
+        let at = |t: u64| r.leaders.iter().find(|l| l.from_ns <= t && t < l.to_ns);
+        let leader = at(5_000_000_000)
+            .unwrap_or_else(|| panic!("seed {seed}: no leader at 5 s"))
+            .node
+            .clone();
+        let cut = sim::run(&scenario(&text(Some(&leader))), seed);
+        let span = cut
+            .leaders
+            .iter()
+            .find(|l| l.node == leader && l.from_ns < 5_000_000_000 && l.to_ns > 5_000_000_000)
+            .unwrap_or_else(|| panic!("seed {seed}: {leader} led until 5 s"));
+        let d_ms = (span.to_ns - 5_000_000_000) as f64 / 1e6;
+        println!("seed {seed}: {leader} steps down {d_ms:.1} ms after the cut");
+        assert!(
+            (98.0..=202.0).contains(&d_ms),
+            "seed {seed}: {leader} stepped down {d_ms} ms after the cut, outside [98, 202] ms"
+        );
+        delays.push(d_ms);
+    }
+    let (lo, hi) = delays
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &d| (a.min(d), b.max(d)));
+    println!("step-down delay over 20 seeds: {lo:.1} .. {hi:.1} ms");
+}
