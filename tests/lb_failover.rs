@@ -553,3 +553,51 @@ fn a_synced_pair_keeps_sticky_sessions_across_takeovers() {
         assert_eq!(metric(&plain, "affinity_breaks"), 0.0);
     }
 }
+
+#[test]
+fn a_smart_client_s_sticky_sessions_move_only_when_their_backend_dies() {
+    // One smart client with 200 sessions (400 req/s) balancing over 4 backends with
+    // Sticky(inner: RoundRobin): each session is pinned at its first request, round
+    // robin, so the n-th session seen goes to backend n mod 4: 50 sessions on each
+    // once all 200 have been seen. b1 crashes at 3 s for good; health checks eject
+    // it ~0.3 s later and its sessions are re-pinned: exactly the sessions pinned to
+    // b1 move, once each. A session has no request in the first 3 s with probability
+    // e^(−2/s × 3 s) ≈ 0.25% (≈ 0.5 of 200 expected); it is pinned later and does
+    // not move. So 45–50 moves (measured 50 in seeds 1–3). Without the crash: none.
+    // The client's moves are counted like a sticky balancer's (`session_moves`).
+    let text = |crash: bool| {
+        let faults = if crash {
+            r#"(at_s: 3.0, action: Crash(node: "b1"))"#
+        } else {
+            ""
+        };
+        format!(
+            r#"Scenario(
+    name: "smart-sticky",
+    duration_s: 8.0,
+    warmup: Seconds(1.0),
+    nodes: [
+        Client(name: "c", workload: Poisson(rate_per_s: 400.0), timeout_ms: 100.0, sessions: 200,
+            balance: (backends: ["b0", "b1", "b2", "b3"], policy: Sticky(inner: RoundRobin),
+                health: (interval_ms: 100.0, timeout_ms: 50.0, unhealthy_threshold: 3))),
+        Server(name: "b0", workers: 4, service: Exponential(mean_ms: 1.0)),
+        Server(name: "b1", workers: 4, service: Exponential(mean_ms: 1.0)),
+        Server(name: "b2", workers: 4, service: Exponential(mean_ms: 1.0)),
+        Server(name: "b3", workers: 4, service: Exponential(mean_ms: 1.0)),
+    ],
+    default_link: (latency: Constant(ms: 1.0)),
+    faults: [{faults}],
+)"#
+        )
+    };
+    for seed in 1..=3 {
+        let calm = metric(&run(&text(false), seed), "session_moves");
+        let moves = metric(&run(&text(true), seed), "session_moves");
+        println!("seed {seed}: {moves} session moves with b1 crashed, {calm} without");
+        assert_eq!(calm, 0.0, "seed {seed}: sessions moved without a failure");
+        assert!(
+            (45.0..=50.0).contains(&moves),
+            "seed {seed}: {moves} moves (expected ≈ 50, the sessions pinned to b1)"
+        );
+    }
+}

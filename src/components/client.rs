@@ -75,6 +75,8 @@ struct Smart {
     metric: usize,
     breaks_seen: u64,
     transitions: Vec<crate::components::load_balancer::Transition>,
+    /// The policy keeps sticky sessions (their routing is measured, as a balancer's).
+    sticky: bool,
 }
 
 /// DNS-client state: the cached answer and the rotation.
@@ -141,6 +143,7 @@ impl Client {
                 metric: 0,
                 breaks_seen: 0,
                 transitions: Vec::new(),
+                sticky: matches!(b.policy, PolicySpec::Sticky { .. }),
             };
             sm.policy.on_membership_change(&sm.views);
             sm
@@ -457,6 +460,11 @@ impl Client {
         ctx.world
             .rec
             .lb_forwarded(sm.metric, b, ctx.now, false, outstanding);
+        if sm.sticky {
+            ctx.world
+                .rec
+                .session_routed(ctx.now, req.session, sm.backends[b].0);
+        }
         self.slots[slot as usize].backend = b as u32;
         Some(sm.backends[b])
     }
