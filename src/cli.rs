@@ -407,9 +407,24 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<String, CliError> {
     ))
 }
 
-/// `capsim history check FILE`: check a Jepsen-format history of one register.
+/// The sequential model `capsim history check` checks against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryModel {
+    /// `kv` if the history's operations are `:get`/`:put`/`:append`, else `cas-register`.
+    #[default]
+    Auto,
+    /// One compare-and-set register per key (`:read`, `:write`, `:cas`).
+    CasRegister,
+    /// One string per key (`:get`, `:put`, `:append`), as in Porcupine's kv model.
+    Kv,
+}
+
+/// `capsim history check FILE`: check a Jepsen-format history (compare-and-set
+/// registers or, with the kv model, string keys) for linearizability.
 /// Exit codes: 0 linearizable, 1 not linearizable, 3 unknown (budget), 2 bad input.
-pub fn history_check(file: &Path, max_steps: Option<u64>) -> (String, u8) {
+pub fn history_check(file: &Path, max_steps: Option<u64>, model: HistoryModel) -> (String, u8) {
+    use crate::consistency::jepsen::HistoryFileError;
+    use crate::consistency::kv::{self, KvVerdict};
     use crate::consistency::linearizability::{Budget, CheckOptions, Verdict};
     let mut opts = CheckOptions::default();
     if let Some(s) = max_steps {
@@ -418,7 +433,35 @@ pub fn history_check(file: &Path, max_steps: Option<u64>) -> (String, u8) {
             ..Budget::default()
         };
     }
-    match crate::consistency::jepsen::check_file_with(file, &opts) {
+    let text = match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(source) => {
+            let e = HistoryFileError::Io {
+                path: file.to_path_buf(),
+                source,
+            };
+            return (format!("error: {}: {e}", file.display()), 2);
+        }
+    };
+    let use_kv = match model {
+        HistoryModel::Auto => kv::is_kv_history(&text),
+        HistoryModel::CasRegister => false,
+        HistoryModel::Kv => true,
+    };
+    if use_kv {
+        return match kv::check_kv_text(&text, &opts) {
+            Ok(r) => {
+                let code = match r.verdict {
+                    KvVerdict::Linearizable => 0,
+                    KvVerdict::NotLinearizable { .. } => 1,
+                    KvVerdict::Unknown { .. } => 3,
+                };
+                (format!("{}: {r}", file.display()), code)
+            }
+            Err(e) => (format!("error: {}: {e}", file.display()), 2),
+        };
+    }
+    match crate::consistency::jepsen::check_text(&text, &opts) {
         Ok(r) => {
             let code = match r.verdict {
                 Verdict::Linearizable => 0,

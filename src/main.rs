@@ -70,16 +70,20 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum HistoryCmd {
-    /// Check a Jepsen-format history (one compare-and-set register) for linearizability.
+    /// Check a Jepsen-format history for linearizability, key by key: compare-and-set
+    /// registers (:read/:write/:cas) or string keys (:get/:put/:append, Porcupine's kv model).
     /// Exit code: 0 linearizable, 1 not linearizable, 3 unknown (budget exhausted), 2 bad input.
     #[command(
-        after_help = "Example:\n  capsim history check tests/data/histories/etcd-stale-read-after-cas.log"
+        after_help = "Examples:\n  capsim history check tests/data/histories/etcd-stale-read-after-cas.log\n  capsim history check tests/data/histories/porcupine-kv/c01-bad.txt --model kv"
     )]
     Check {
         file: PathBuf,
         /// Search budget in steps (default 200 million); past it the verdict is `unknown`.
         #[arg(long)]
         max_steps: Option<u64>,
+        /// Sequential model: `auto` picks `kv` when the operations are :get/:put/:append.
+        #[arg(long, value_enum, default_value_t = cli::HistoryModel::Auto)]
+        model: cli::HistoryModel,
     },
 }
 
@@ -87,9 +91,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::History {
-            cmd: HistoryCmd::Check { file, max_steps },
+            cmd:
+                HistoryCmd::Check {
+                    file,
+                    max_steps,
+                    model,
+                },
         } => {
-            let (text, code) = cli::history_check(&file, max_steps);
+            let (text, code) = cli::history_check(&file, max_steps, model);
             if code == 2 {
                 eprintln!("{text}");
             } else {

@@ -188,7 +188,7 @@ fn problem(line: usize, message: impl Into<String>, hint: impl Into<String>) -> 
 
 const INDEPENDENT_HINT: &str = "this looks like a multi-key jepsen.independent history of [key value] tuples; only single-register histories are supported, so split it into one file per key first";
 const F_HINT: &str = "only register :read, :write and :cas operations can be checked";
-const KV_HINT: &str = "this looks like a key-value history (:get/:put/:append, as in Porcupine's kv logs); only the compare-and-set register model (:read, :write, :cas) is supported";
+const KV_HINT: &str = "this looks like a key-value history (:get/:put/:append, as in Porcupine's kv logs); check it with --model kv (or auto)";
 
 /// The hint for an unsupported `:f`.
 fn f_hint(f: &str) -> &'static str {
@@ -869,7 +869,7 @@ pub fn check_text(text: &str, opts: &CheckOptions) -> Result<CheckReport, Histor
 }
 
 /// Reads a Jepsen history file (text log or EDN) and checks it for
-/// linearizability as one compare-and-set register, with the given options.
+/// linearizability as compare-and-set registers, with the given options.
 pub fn check_file_with(path: &Path, opts: &CheckOptions) -> Result<CheckReport, HistoryFileError> {
     let bytes = std::fs::read(path).map_err(|source| HistoryFileError::Io {
         path: path.to_path_buf(),

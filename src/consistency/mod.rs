@@ -168,6 +168,7 @@ pub mod anomalies;
 mod edn;
 pub mod history;
 pub mod jepsen;
+pub mod kv;
 pub mod linearizability;
 pub mod testgen;
 
