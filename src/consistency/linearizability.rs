@@ -482,6 +482,13 @@ impl WOp {
 /// unknown value (a window starting mid-history).
 pub(super) trait Model {
     fn step(&mut self, state: u32, op: &WOp) -> Option<u32>;
+
+    /// Estimated bytes the model has allocated for states (counted, as it
+    /// grows during a search, against the memo budget).
+    #[inline(always)]
+    fn bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// The compare-and-set register: a pure function of interned values.
@@ -502,6 +509,8 @@ pub(super) struct KvStrings {
     strings: Vec<Box<str>>,
     ids: FastMap<Box<str>, u32>,
     appends: FastMap<u64, u32>,
+    /// Estimated allocation: each string twice, plus table overheads.
+    bytes: u64,
 }
 
 impl KvStrings {
@@ -510,6 +519,7 @@ impl KvStrings {
             strings: Vec::new(),
             ids: FastMap::default(),
             appends: FastMap::default(),
+            bytes: 0,
         };
         k.intern("");
         k
@@ -523,6 +533,7 @@ impl KvStrings {
         let id = self.strings.len() as u32;
         self.strings.push(s.into());
         self.ids.insert(s.into(), id);
+        self.bytes += 2 * s.len() as u64 + 64;
         id
     }
 
@@ -553,7 +564,12 @@ impl Model for KvStrings {
         s.push_str(&self.strings[op.a as usize]);
         let id = self.intern(&s);
         self.appends.insert(key, id);
+        self.bytes += 16;
         Some(id)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes
     }
 }
 
@@ -932,6 +948,9 @@ fn search<M: Model>(
         steps: 0,
         memo_entries: 0,
     };
+    // The model's state storage (kv strings) grows with the search; its growth
+    // counts against the memo budget.
+    let model_bytes0 = model.bytes();
     if n == 0 {
         return (Search::Linearizable, stats);
     }
@@ -1080,16 +1099,11 @@ fn search<M: Model>(
                     mand.set(local[i as usize]);
                 }
                 if memo.insert(&mand, &opt, new_state) {
-                    if memo.bytes() > budget.max_memo_bytes
-                        || memo.entries.len() >= NO_ENTRY as usize - 1
+                    let bytes = memo.bytes() + (model.bytes() - model_bytes0);
+                    if bytes > budget.max_memo_bytes || memo.entries.len() >= NO_ENTRY as usize - 1
                     {
                         stats.memo_entries = memo.entries.len() as u64;
-                        return (
-                            Search::Unknown(UnknownReason::MemoBudget {
-                                bytes: memo.bytes(),
-                            }),
-                            stats,
-                        );
+                        return (Search::Unknown(UnknownReason::MemoBudget { bytes }), stats);
                     }
                     stack.push((cur, state, optional_pass));
                     if optional_pass {
