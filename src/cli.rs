@@ -422,11 +422,19 @@ pub enum HistoryModel {
 /// `capsim history check FILE`: check a Jepsen-format history (compare-and-set
 /// registers or, with the kv model, string keys) for linearizability.
 /// Exit codes: 0 linearizable, 1 not linearizable, 3 unknown (budget), 2 bad input.
-pub fn history_check(file: &Path, max_steps: Option<u64>, model: HistoryModel) -> (String, u8) {
+pub fn history_check(
+    file: &Path,
+    max_steps: Option<u64>,
+    model: HistoryModel,
+    all_keys: bool,
+) -> (String, u8) {
     use crate::consistency::jepsen::HistoryFileError;
     use crate::consistency::kv::{self, KvVerdict};
     use crate::consistency::linearizability::{Budget, CheckOptions, Verdict};
-    let mut opts = CheckOptions::default();
+    let mut opts = CheckOptions {
+        stop_at_first_violation: !all_keys,
+        ..CheckOptions::default()
+    };
     if let Some(s) = max_steps {
         opts.budget = Budget {
             max_steps: s,

@@ -84,6 +84,10 @@ enum HistoryCmd {
         /// Sequential model: `auto` picks `kv` when the operations are :get/:put/:append.
         #[arg(long, value_enum, default_value_t = cli::HistoryModel::Auto)]
         model: cli::HistoryModel,
+        /// Check every key even after one is proven non-linearizable (by default the
+        /// check stops at the first violation, in key order: the verdict is the same).
+        #[arg(long)]
+        all_keys: bool,
     },
 }
 
@@ -96,9 +100,10 @@ fn main() -> ExitCode {
                     file,
                     max_steps,
                     model,
+                    all_keys,
                 },
         } => {
-            let (text, code) = cli::history_check(&file, max_steps, model);
+            let (text, code) = cli::history_check(&file, max_steps, model, all_keys);
             if code == 2 {
                 eprintln!("{text}");
             } else {

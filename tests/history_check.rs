@@ -88,3 +88,36 @@ fn wrong_model_is_bad_input_with_a_hint() {
     let o = check("porcupine-kv/c01-ok.txt", &["--model", "bogus"]);
     assert_eq!(code(&o), 2);
 }
+
+/// By default the check stops at the first key proven non-linearizable (in
+/// key order) and says how many keys it left; `--all-keys` checks them all.
+/// The verdict is the same, and the output does not depend on the thread count
+/// (c10-bad: key "0" fails, 9 keys after it; 575 steps against 16,705).
+#[test]
+fn the_check_stops_at_the_first_violation_unless_all_keys_is_asked() {
+    let file = "porcupine-kv/c10-bad.txt";
+    let first = check(file, &[]);
+    let all = check(file, &["--all-keys"]);
+    assert_eq!(code(&first), 1);
+    assert_eq!(code(&all), 1);
+    let (a, b) = (stdout(&first), stdout(&all));
+    assert!(a.contains("verdict: NOT linearizable (key \"0\")"), "{a}");
+    assert!(b.contains("verdict: NOT linearizable (key \"0\")"), "{b}");
+    assert!(a.contains("9 later keys not checked"), "{a}");
+    assert!(!b.contains("not checked"), "{b}");
+    let steps = |s: &str| -> u64 {
+        s.lines()
+            .find_map(|l| l.strip_prefix("search steps: "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no steps in {s}"))
+    };
+    assert!(steps(&a) < steps(&b), "{a}\n{b}");
+    // Same bytes on one thread as on the default pool.
+    let one = Command::new(BIN)
+        .args(["history", "check"])
+        .arg(data(file))
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("run capsim");
+    assert_eq!(stdout(&one), a);
+}

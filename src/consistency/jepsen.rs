@@ -822,6 +822,9 @@ pub struct CheckReport {
     pub steps: u64,
     /// The verdict.
     pub verdict: Verdict,
+    /// Keys not checked after the first violation (see
+    /// `CheckOptions::stop_at_first_violation`).
+    pub unchecked_keys: usize,
 }
 
 impl fmt::Display for CheckReport {
@@ -841,6 +844,14 @@ impl fmt::Display for CheckReport {
             }
         )?;
         write!(f, "{}", self.verdict)?;
+        if self.unchecked_keys > 0 {
+            writeln!(
+                f,
+                "{} later key{} not checked: the check stops at the first violation (--all-keys checks every key)",
+                self.unchecked_keys,
+                if self.unchecked_keys == 1 { "" } else { "s" }
+            )?;
+        }
         writeln!(f, "search steps: {}", self.steps)
     }
 }
@@ -865,6 +876,7 @@ pub fn check_text(text: &str, opts: &CheckOptions) -> Result<CheckReport, Histor
         fail_ops: h.ops.iter().filter(|o| o.outcome == Outcome::Fail).count(),
         steps: res.steps,
         verdict: res.verdict,
+        unchecked_keys: res.unchecked_keys,
     })
 }
 

@@ -129,6 +129,11 @@ pub struct CheckOptions {
     pub minimize_window: bool,
     /// Check keys in parallel with rayon (results are identical either way).
     pub parallel: bool,
+    /// Stop at the first key (in key order) proven non-linearizable: later
+    /// keys are not checked (or their results are dropped if a thread had
+    /// started them), so the verdict, the steps and the report do not depend
+    /// on scheduling. Earlier keys are always checked.
+    pub stop_at_first_violation: bool,
 }
 
 impl Default for CheckOptions {
@@ -138,6 +143,7 @@ impl Default for CheckOptions {
             failed_cas: FailedCas::Ignore,
             minimize_window: true,
             parallel: true,
+            stop_at_first_violation: false,
         }
     }
 }
@@ -373,6 +379,52 @@ pub struct CheckResult {
     pub keys: Vec<KeyReport>,
     /// Total search steps over all keys (main searches and window searches).
     pub steps: u64,
+    /// Keys not checked because an earlier key failed
+    /// ([`CheckOptions::stop_at_first_violation`]).
+    pub unchecked_keys: usize,
+}
+
+/// Runs `f` on every key group (in parallel if asked), in key order. With
+/// `stop`, keys after the first one `bad` in key order are skipped or, if a
+/// thread had already started them, dropped: the result is the same whatever
+/// the scheduling. Returns the results kept and the number of keys dropped.
+pub(super) fn check_groups<G: Sync, R: Send>(
+    groups: &[G],
+    parallel: bool,
+    stop: bool,
+    f: impl Fn(&G) -> R + Sync,
+    bad: impl Fn(&R) -> bool + Sync,
+) -> (Vec<R>, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let one = |(i, g): (usize, &G)| -> Option<R> {
+        if stop && first_bad.load(Ordering::Relaxed) < i {
+            return None;
+        }
+        let r = f(g);
+        if stop && bad(&r) {
+            first_bad.fetch_min(i, Ordering::Relaxed);
+        }
+        Some(r)
+    };
+    let all: Vec<Option<R>> = if parallel && groups.len() > 1 {
+        groups.par_iter().enumerate().map(one).collect()
+    } else {
+        groups.iter().enumerate().map(one).collect()
+    };
+    let n = all.len();
+    let cut = if stop {
+        all.iter()
+            .position(|r| r.as_ref().is_some_and(&bad))
+            .map_or(n, |b| b + 1)
+    } else {
+        n
+    };
+    // Every key before the first bad one was checked (a key is skipped only
+    // after an earlier key failed).
+    let kept: Vec<R> = all.into_iter().take(cut).flatten().collect();
+    debug_assert_eq!(kept.len(), cut);
+    (kept, n - cut)
 }
 
 /// Checks `history` with the default options and the given budget.
@@ -390,17 +442,13 @@ pub fn check(history: &History, budget: Budget) -> CheckResult {
 /// results are ordered by key and independent of scheduling.
 pub fn check_with(history: &History, opts: &CheckOptions) -> CheckResult {
     let groups: Vec<(u64, Vec<&Op>)> = history.by_key().into_iter().collect();
-    let keys: Vec<KeyReport> = if opts.parallel && groups.len() > 1 {
-        groups
-            .par_iter()
-            .map(|(key, ops)| check_key(*key, ops, opts))
-            .collect()
-    } else {
-        groups
-            .iter()
-            .map(|(key, ops)| check_key(*key, ops, opts))
-            .collect()
-    };
+    let (keys, unchecked_keys) = check_groups(
+        &groups,
+        opts.parallel,
+        opts.stop_at_first_violation,
+        |(key, ops)| check_key(*key, ops, opts),
+        |r: &KeyReport| matches!(r.verdict, KeyVerdict::NotLinearizable(_)),
+    );
     let steps = keys.iter().map(|k| k.steps + k.window_steps).sum();
     let mut verdict = Verdict::Linearizable;
     for k in &keys {
@@ -424,6 +472,7 @@ pub fn check_with(history: &History, opts: &CheckOptions) -> CheckResult {
         verdict,
         keys,
         steps,
+        unchecked_keys,
     }
 }
 
@@ -539,6 +588,30 @@ impl KvStrings {
 
     pub(super) fn len(&self) -> usize {
         self.strings.len()
+    }
+
+    /// Forget every string interned after the first `n` (and the appends
+    /// that produced or started from them).
+    pub(super) fn truncate(&mut self, n: usize) {
+        if self.strings.len() <= n {
+            return;
+        }
+        for s in self.strings.drain(n..) {
+            self.ids.remove(&s);
+        }
+        let n = n as u32;
+        // Order-free: only membership is kept.
+        self.appends
+            .retain(|&k, &mut id| id < n && ((k >> 32) as u32) < n);
+        self.strings.shrink_to_fit();
+        self.ids.shrink_to_fit();
+        self.appends.shrink_to_fit();
+        self.bytes = self
+            .strings
+            .iter()
+            .map(|s| 2 * s.len() as u64 + 64)
+            .sum::<u64>()
+            + 16 * self.appends.len() as u64;
     }
 }
 
@@ -1170,7 +1243,16 @@ fn run(
     let pruned = prune_unobserved(ops, prep.nvalues, prep.has_failed_cas);
     let (res, stats) = match &prep.kv {
         None => search(&pruned, init, budget, &mut Register),
-        Some(kv) => search(&pruned, init, budget, &mut *kv.borrow_mut()),
+        Some(kv) => {
+            // Strings made by this search's appends are dropped after it, so
+            // every search (main and window) starts from the history's own
+            // values and stays within its memory budget.
+            let mut kv = kv.borrow_mut();
+            let mark = kv.len();
+            let r = search(&pruned, init, budget, &mut *kv);
+            kv.truncate(mark);
+            r
+        }
     };
     (res, pruned, stats)
 }
@@ -2066,5 +2148,67 @@ mod tests {
             report.stale_reads
         );
         assert_eq!(report.stale_reads, 0);
+    }
+
+    #[test]
+    fn stopping_at_the_first_violation_keeps_exactly_the_keys_up_to_it() {
+        // 10 keys; keys 3 and 6 are "bad". Keys 0..=3 are kept whatever the
+        // scheduling, 6 dropped, on one thread and in parallel.
+        let groups: Vec<usize> = (0..10).collect();
+        let f = |&g: &usize| {
+            // Uneven work so that threads interleave.
+            let mut x = g as u64;
+            for _ in 0..(10 - g) * 20_000 {
+                x = mix64(x);
+            }
+            (g, x)
+        };
+        let bad = |r: &(usize, u64)| r.0 == 3 || r.0 == 6;
+        for parallel in [false, true] {
+            let (kept, dropped) = check_groups(&groups, parallel, true, f, bad);
+            assert_eq!(kept.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+            assert_eq!(dropped, 6);
+            let (all, none) = check_groups(&groups, parallel, false, f, bad);
+            assert_eq!(all.len(), 10);
+            assert_eq!(none, 0);
+        }
+        // No bad key: everything is kept.
+        let (kept, dropped) = check_groups(&groups, true, true, f, |_| false);
+        assert_eq!((kept.len(), dropped), (10, 0));
+    }
+
+    #[test]
+    fn kv_strings_truncate_forgets_only_what_came_later() {
+        let mut k = KvStrings::new();
+        let a = k.intern("a");
+        let b = k.intern("b");
+        let mark = k.len();
+        let bytes0 = k.bytes();
+        let app = |k: &mut KvStrings, s: u32, frag: u32| {
+            k.step(
+                s,
+                &WOp {
+                    src: 0,
+                    kind: WKind::Append,
+                    a: frag,
+                    b: 0,
+                    call: 0,
+                    ret: Some(1),
+                },
+            )
+        };
+        let ab = app(&mut k, a, b).expect("append");
+        let abb = app(&mut k, ab, b).expect("append");
+        assert!(ab as usize >= mark && abb as usize >= mark);
+        assert!(k.bytes() > bytes0);
+        k.truncate(mark);
+        assert_eq!(k.len(), mark);
+        assert_eq!(k.bytes(), bytes0);
+        assert_eq!(k.intern("a"), a);
+        assert_eq!(k.intern("b"), b);
+        // "ab" is made afresh (not a stale cached id).
+        let ab2 = app(&mut k, a, b).expect("append");
+        assert_eq!(ab2 as usize, mark);
+        assert_eq!(k.intern("ab"), ab2);
     }
 }
