@@ -105,6 +105,8 @@ pub struct CacheCounters {
     /// Writes pushed to edge caches (one per target) and pushes received.
     pub pushes_sent: u64,
     pub pushes_received: u64,
+    /// Pushes dropped by an edge because a newer one for the key had arrived first.
+    pub pushes_outdated: u64,
     /// Requests sent to the origin (fetches, writes, flushes, refreshes, pass-throughs).
     pub origin_requests: u64,
     /// Per bucket: requests sent to the origin.

@@ -1215,6 +1215,10 @@ fn summarize(
                 c.pushes_received as f64,
             ));
             m.push((
+                format!("cache.{}.pushes_outdated", c.name),
+                c.pushes_outdated as f64,
+            ));
+            m.push((
                 format!("cache.{}.ring_changes", c.name),
                 c.remaps.len() as f64,
             ));

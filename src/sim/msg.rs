@@ -85,6 +85,9 @@ pub enum Msg {
         key: u64,
         value: i64,
         size_bytes: u32,
+        /// The pusher's ack order: an edge ignores a push older than one it
+        /// already applied for the key.
+        version: u64,
     },
     /// From the active member of a balancer pair to the standby.
     Heartbeat,

@@ -27,6 +27,9 @@
 //! partition or a crash loses pushes and the edge keeps its old value until the
 //! key is written again or its TTL expires. An edge stores a push at once; it
 //! still fetches on a miss (content never pushed, evicted, or lost in a crash).
+//! Each push carries the pusher's ack order (`version`); an edge drops a push
+//! older than the newest it applied for that pusher and key (`pushes_outdated`),
+//! so pushes that overtake each other on a jittery link cannot regress it.
 //!
 //! Loading: with `CacheAside` the *application* loads: every miss is its own
 //! origin read, and the value is stored when that read returns, whatever
@@ -194,6 +197,10 @@ pub struct Cache {
     check_seq: u64,
     /// Keys `0..key_space` are what clients request (for remap measurements).
     key_space: u64,
+    /// Push mode: version of the last write this cache pushed (its ack order).
+    push_seq: u64,
+    /// Edge: per (pushing node, key), the newest version applied (lookups only).
+    push_seen: FastMap<(u32, u64), u64>,
 }
 
 impl Cache {
@@ -221,6 +228,8 @@ impl Cache {
             pending_check: vec![None; n],
             check_seq: 0,
             key_space: 1000,
+            push_seq: 0,
+            push_seen: FastMap::default(),
             origin: NodeId(cfg.origin as u32),
             store: CacheStore::new(cfg.store),
             cfg,
@@ -375,11 +384,13 @@ impl Cache {
 
     /// A write this cache acknowledged: remember it for stale-read detection and
     /// push it to the edge caches.
-    fn acked_write(&self, ctx: &mut Ctx<'_>, key: u64, value: i64, size_bytes: u32) {
+    fn acked_write(&mut self, ctx: &mut Ctx<'_>, key: u64, value: i64, size_bytes: u32) {
         self.note_acked_write(ctx, key, value);
         if self.cfg.push_to.is_empty() {
             return;
         }
+        self.push_seq += 1;
+        let version = self.push_seq;
         for &t in &self.cfg.push_to {
             ctx.send(
                 NodeId(t as u32),
@@ -387,6 +398,7 @@ impl Cache {
                     key,
                     value,
                     size_bytes: size_bytes.max(1),
+                    version,
                 },
             );
         }
@@ -397,10 +409,29 @@ impl Cache {
     }
 
     /// An edge receives a pushed value.
-    fn on_push(&mut self, ctx: &mut Ctx<'_>, key: u64, value: i64, size_bytes: u32) {
+    fn on_push(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        key: u64,
+        value: i64,
+        size_bytes: u32,
+        version: u64,
+    ) {
         if let Some(c) = ctx.world.rec.cache_counters(self.idx, ctx.now) {
             c.pushes_received += 1;
         }
+        // Pushes of one key can overtake each other on a jittery link; the
+        // version (the pusher's ack order) keeps an older value from
+        // replacing a newer one, as an ETag or sequence check does.
+        let seen = self.push_seen.entry((from.0, key)).or_insert(0);
+        if version <= *seen {
+            if let Some(c) = ctx.world.rec.cache_counters(self.idx, ctx.now) {
+                c.pushes_outdated += 1;
+            }
+            return;
+        }
+        *seen = version;
         self.poison_fetch(key);
         self.put(ctx, key, value, size_bytes, false);
     }
@@ -840,7 +871,8 @@ impl Component<Msg, SimWorld> for Cache {
                 key,
                 value,
                 size_bytes,
-            } => self.on_push(ctx, key, value, size_bytes),
+                version,
+            } => self.on_push(ctx, from, key, value, size_bytes, version),
             Msg::Job { .. }
             | Msg::JobAck { .. }
             | Msg::Peer(_)
@@ -872,6 +904,7 @@ impl Component<Msg, SimWorld> for Cache {
     fn on_crash(&mut self, ctx: &mut Ctx<'_>) {
         // A crash loses everything; dirty entries were acknowledged writes.
         let lost = self.store.clear() as u64;
+        self.push_seen.clear();
         if let Some(c) = ctx.world.rec.cache_counters(self.idx, ctx.now) {
             c.lost_writes += lost;
         }
