@@ -827,6 +827,18 @@ pub struct CheckReport {
     pub unchecked_keys: usize,
 }
 
+/// The end of a check report: keys left unchecked (if any) and the steps.
+pub(crate) fn report_tail(f: &mut fmt::Formatter<'_>, unchecked: usize, steps: u64) -> fmt::Result {
+    if unchecked > 0 {
+        writeln!(
+            f,
+            "{unchecked} later key{} not checked: the check stops at the first violation (--all-keys checks every key)",
+            if unchecked == 1 { "" } else { "s" }
+        )?;
+    }
+    writeln!(f, "search steps: {steps}")
+}
+
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -844,15 +856,7 @@ impl fmt::Display for CheckReport {
             }
         )?;
         write!(f, "{}", self.verdict)?;
-        if self.unchecked_keys > 0 {
-            writeln!(
-                f,
-                "{} later key{} not checked: the check stops at the first violation (--all-keys checks every key)",
-                self.unchecked_keys,
-                if self.unchecked_keys == 1 { "" } else { "s" }
-            )?;
-        }
-        writeln!(f, "search steps: {}", self.steps)
+        report_tail(f, self.unchecked_keys, self.steps)
     }
 }
 

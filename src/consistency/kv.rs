@@ -758,15 +758,7 @@ impl fmt::Display for KvCheckReport {
             self.keys
         )?;
         write!(f, "{}", self.verdict)?;
-        if self.unchecked_keys > 0 {
-            writeln!(
-                f,
-                "{} later key{} not checked: the check stops at the first violation (--all-keys checks every key)",
-                self.unchecked_keys,
-                if self.unchecked_keys == 1 { "" } else { "s" }
-            )?;
-        }
-        writeln!(f, "search steps: {}", self.steps)
+        crate::consistency::jepsen::report_tail(f, self.unchecked_keys, self.steps)
     }
 }
 
