@@ -556,7 +556,16 @@ fn every_component_kind_is_deterministic_across_thread_counts() {
     );
     let lb = edited("scenarios/lb-algorithms.ron", &tmp, "lb.ron", &[]);
     let cache = edited("scenarios/cache-policies.ron", &tmp, "cache.ron", &[]);
-    for (name, scen) in [("cap", &cap), ("lb", &lb), ("cache", &cache)] {
+    // Balancer pairs, DNS, smart clients, synced sticky tables; CDN pushes.
+    let failover = edited("scenarios/lb-failover.ron", &tmp, "failover.ron", &[]);
+    let cdn = edited("scenarios/cdn.ron", &tmp, "cdn.ron", &[]);
+    for (name, scen) in [
+        ("cap", &cap),
+        ("lb", &lb),
+        ("cache", &cache),
+        ("failover", &failover),
+        ("cdn", &cdn),
+    ] {
         let (j1, j2) = (
             tmp.join(&format!("{name}-J1")),
             tmp.join(&format!("{name}-J2")),
